@@ -1,0 +1,1 @@
+"""Sub-commands of ``labeler``, one module per area (see ``labeler.cli.COMMANDS``)."""

@@ -1,0 +1,129 @@
+"""Box geometry shared by the matcher and by other areas (prelabel, export, web).
+
+Every box here is ``(x, y, w, h)`` in pixels: ``x`` is the column and ``y`` the
+row of the top-left corner, origin at the top-left of the image, ``w``/``h``
+the width and height. Arrays of boxes have shape ``(N, 4)`` with the same
+column order. Functions are pure: inputs are never modified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+Box = tuple[float, float, float, float]
+
+
+def as_boxes(boxes: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
+    """Return ``boxes`` as a float64 array of shape ``(N, 4)``.
+
+    Parameters
+    ----------
+    boxes : array_like, shape (N, 4) or (0,)
+        Boxes as ``(x, y, w, h)`` rows. An empty sequence gives shape ``(0, 4)``.
+
+    Raises
+    ------
+    ValueError
+        If the input cannot be read as ``(N, 4)``.
+    """
+    arr = np.asarray(boxes, dtype=np.float64)
+    if arr.size == 0:
+        return np.zeros((0, 4), dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise ValueError(f"boxes must have shape (N, 4) as (x, y, w, h), got {arr.shape}")
+    return arr
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two ``(x, y, w, h)`` boxes.
+
+    Returns 0.0 when the boxes do not overlap or when both are empty.
+    """
+    ax, ay, aw, ah = (float(v) for v in a)
+    bx, by, bw, bh = (float(v) for v in b)
+    iw = min(ax + aw, bx + bw) - max(ax, bx)
+    ih = min(ay + ah, by + bh) - max(ay, by)
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    union = max(aw, 0.0) * max(ah, 0.0) + max(bw, 0.0) * max(bh, 0.0) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU between two sets of ``(x, y, w, h)`` boxes.
+
+    Parameters
+    ----------
+    boxes_a : array_like, shape (N, 4)
+    boxes_b : array_like, shape (M, 4)
+
+    Returns
+    -------
+    numpy.ndarray, shape (N, M), float64
+        ``out[i, j]`` is the IoU of ``boxes_a[i]`` and ``boxes_b[j]``.
+    """
+    a = as_boxes(boxes_a)
+    b = as_boxes(boxes_b)
+    ax0, ay0 = a[:, 0:1], a[:, 1:2]
+    ax1, ay1 = ax0 + a[:, 2:3], ay0 + a[:, 3:4]
+    bx0, by0 = b[:, 0], b[:, 1]
+    bx1, by1 = bx0 + b[:, 2], by0 + b[:, 3]
+    iw = np.clip(np.minimum(ax1, bx1) - np.maximum(ax0, bx0), 0.0, None)
+    ih = np.clip(np.minimum(ay1, by1) - np.maximum(ay0, by0), 0.0, None)
+    inter = iw * ih
+    area_a = np.clip(a[:, 2:3], 0, None) * np.clip(a[:, 3:4], 0, None)
+    area_b = np.clip(b[:, 2], 0, None) * np.clip(b[:, 3], 0, None)
+    union = area_a + area_b - inter
+    # Empty boxes give union 0: define their IoU as 0 instead of dividing by zero.
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression.
+
+    Parameters
+    ----------
+    boxes : array_like, shape (N, 4)
+        ``(x, y, w, h)`` boxes.
+    scores : array_like, shape (N,)
+        Higher is better.
+    iou_threshold : float
+        A box is suppressed when its IoU with an already kept box is
+        ``>= iou_threshold``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (K,), int64
+        Indices of the kept boxes, best score first (ties keep input order).
+    """
+    b = as_boxes(boxes)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(s) != len(b):
+        raise ValueError(f"nms: {len(b)} boxes but {len(s)} scores")
+    if len(b) == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(-s, kind="stable")
+    x0, y0 = b[:, 0], b[:, 1]
+    x1, y1 = x0 + b[:, 2], y0 + b[:, 3]
+    area = np.clip(b[:, 2], 0, None) * np.clip(b[:, 3], 0, None)
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        iw = np.clip(np.minimum(x1[i], x1[rest]) - np.maximum(x0[i], x0[rest]), 0, None)
+        ih = np.clip(np.minimum(y1[i], y1[rest]) - np.maximum(y0[i], y0[rest]), 0, None)
+        inter = iw * ih
+        union = area[i] + area[rest] - inter
+        ov = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+        order = rest[ov < iou_threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def box_inside(box: Sequence[float], width: int, height: int) -> bool:
+    """True when ``(x, y, w, h)`` lies fully inside a ``width`` x ``height`` image."""
+    x, y, w, h = (float(v) for v in box)
+    return x >= 0 and y >= 0 and x + w <= width and y + h <= height

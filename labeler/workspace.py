@@ -1,0 +1,146 @@
+"""A workspace: a git (+DVC) repo holding ``datasets/`` and ``.labeler/`` (config + database).
+
+``labeler init DIR`` makes one; every other command finds it from ``--workspace``,
+``$LABELER_WORKSPACE`` or the current directory and its parents.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from labeler.store.db import make_engine, migrate, session_factory
+
+CONFIG_DIR = ".labeler"
+CONFIG_FILE = "config.toml"
+DEFAULT_DB_URL = "sqlite:///.labeler/labeler.db"
+DEFAULTS = {"database_url": DEFAULT_DB_URL, "max_pixels": 100_000_000, "user": None}
+
+
+class WorkspaceError(RuntimeError):
+    """No workspace where one was expected, or a broken one."""
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+    config: dict = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, root: str | os.PathLike) -> Workspace:
+        root = Path(root).resolve()
+        cfg_path = root / CONFIG_DIR / CONFIG_FILE
+        if not cfg_path.is_file():
+            raise WorkspaceError(
+                f"{root} is not a Labeler workspace (no {cfg_path}); run `labeler init`"
+            )
+        try:
+            config = {**DEFAULTS, **tomllib.loads(cfg_path.read_text(encoding="utf-8"))}
+        except tomllib.TOMLDecodeError as exc:
+            raise WorkspaceError(f"{cfg_path}: invalid TOML: {exc}") from exc
+        return cls(root=root, config=config)
+
+    @classmethod
+    def find(cls, start: str | os.PathLike | None = None) -> Workspace:
+        """The workspace at ``start`` (default: $LABELER_WORKSPACE or cwd) or its nearest parent."""
+        start = Path(start or os.environ.get("LABELER_WORKSPACE") or Path.cwd()).resolve()
+        for candidate in (start, *start.parents):
+            if (candidate / CONFIG_DIR / CONFIG_FILE).is_file():
+                return cls.open(candidate)
+        raise WorkspaceError(f"no Labeler workspace at {start} or above it; run `labeler init`")
+
+    @property
+    def database_url(self) -> str:
+        """The configured URL; a relative SQLite path is taken relative to the workspace root."""
+        url = make_url(self.config["database_url"])
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            db = Path(url.database)
+            if not db.is_absolute():
+                url = url.set(database=str(self.root / db))
+        return url.render_as_string(hide_password=False)
+
+    @cached_property
+    def engine(self) -> Engine:
+        engine = make_engine(self.database_url)
+        migrate(engine)
+        return engine
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return session_factory(self.engine)
+
+    @property
+    def user(self) -> str:
+        return self.config.get("user") or os.environ.get("LABELER_USER") or _os_user()
+
+    def dataset_dir(self, name: str) -> Path:
+        return self.root / "datasets" / name
+
+    def abspath(self, rel: str) -> Path:
+        """Absolute path of a workspace-relative POSIX path stored in the database."""
+        return self.root / Path(*rel.split("/"))
+
+
+def _os_user() -> str:
+    try:
+        return os.getlogin()
+    except OSError:
+        return os.environ.get("USER", "unknown")
+
+
+def _run(args: list[str], cwd: Path) -> str:
+    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise WorkspaceError(f"`{' '.join(args)}` failed in {cwd}: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def git_toplevel(path: Path) -> Path | None:
+    proc = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True
+    )
+    return Path(proc.stdout.strip()).resolve() if proc.returncode == 0 else None
+
+
+def init_workspace(root: str | os.PathLike, *, database_url: str | None = None) -> Workspace:
+    """Make ``root`` a workspace; safe to run again on an existing one (it changes nothing)."""
+    root = Path(root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    top = git_toplevel(root)
+    if top is None:
+        _run(["git", "init", "-q"], root)
+        top = root
+    if not (root / ".dvc").is_dir():
+        # DVC from Labeler's own environment, not whatever `dvc` is on PATH.
+        args = [sys.executable, "-m", "dvc", "init", "-q"]
+        _run(args + ([] if top == root else ["--subdir"]), root)
+        _run([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], root)
+    (root / "datasets").mkdir(exist_ok=True)
+    cfg_dir = root / CONFIG_DIR
+    cfg_dir.mkdir(exist_ok=True)
+    cfg_path = cfg_dir / CONFIG_FILE
+    if not cfg_path.exists():
+        url = database_url or DEFAULT_DB_URL
+        cfg_path.write_text(
+            f"# Labeler workspace configuration\n"
+            f"database_url = {url!r}\n"
+            f"# Images over this many pixels are refused at ingest (decompression bombs).\n"
+            f"max_pixels = {DEFAULTS['max_pixels']}\n",
+            encoding="utf-8",
+        )
+    gitignore = root / ".gitignore"
+    lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []
+    if f"/{CONFIG_DIR}/" not in lines:
+        gitignore.write_text("\n".join([*lines, f"/{CONFIG_DIR}/"]) + "\n", encoding="utf-8")
+    ws = Workspace.open(root)
+    ws.engine  # noqa: B018 - creates the database and runs the migrations now
+    return ws
