@@ -36,8 +36,7 @@ def check_image(image: object, what: str = "image") -> np.ndarray:
         raise ValueError(f"{what} must be uint8 or uint16, got dtype {image.dtype}")
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
         raise ValueError(
-            f"{what} must have shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), "
-            f"got {image.shape}"
+            f"{what} must have shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {image.shape}"
         )
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ValueError(f"{what} is empty: shape {image.shape}")
@@ -49,7 +48,16 @@ def is_color(image: np.ndarray) -> bool:
     return image.ndim == 3 and image.shape[2] >= 3
 
 
-def to_float(image: np.ndarray, *, color: bool) -> np.ndarray:
+def value_range(image: np.ndarray) -> tuple[float, float]:
+    """``(lo, hi)`` that :func:`to_float` maps to 0..255: 0..255 for uint8, min..max for uint16."""
+    if image.dtype == np.uint8:
+        return 0.0, 255.0
+    return float(image.min()), float(image.max())
+
+
+def to_float(
+    image: np.ndarray, *, color: bool, value_range: tuple[float, float] | None = None
+) -> np.ndarray:
     """Convert a checked image to float32 planes on an 8-bit scale.
 
     Parameters
@@ -58,6 +66,10 @@ def to_float(image: np.ndarray, *, color: bool) -> np.ndarray:
         uint8 or uint16, already validated by :func:`check_image`.
     color : bool
         True for 3 BGR planes (alpha dropped), False for one grey plane.
+    value_range : (lo, hi), optional
+        For uint16 input, the raw values mapped to 0 and 255; default the
+        image's own min..max. Pass the whole image's range when converting a
+        crop or a resized copy, so all pieces share one scale.
 
     Returns
     -------
@@ -73,7 +85,7 @@ def to_float(image: np.ndarray, *, color: bool) -> np.ndarray:
         img = img[:, :, :3]
     out = img.astype(np.float32)
     if image.dtype == np.uint16:
-        lo, hi = float(out.min()), float(out.max())
+        lo, hi = value_range if value_range is not None else (float(out.min()), float(out.max()))
         out = (out - lo) * (255.0 / (hi - lo)) if hi > lo else out - lo
     if color:
         if out.ndim == 2:

@@ -1,0 +1,222 @@
+"""The matcher: template bank in, scored box proposals out.
+
+Per target image: build the few pyramid levels the bank needs (resize the raw
+image first, convert after: converting a 1080p frame to float costs more than
+matching on its quarter-size copy), correlate every template at its level
+(:mod:`labeler.matching.ncc`), keep 3x3 local maxima above ``min_score``,
+refine their position to sub-pixel by a parabola fit, map them to target
+pixels, drop those overlapping ``exclude`` boxes, then one NMS across all
+exemplars, scales and labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from labeler.matching.bank import Exemplar, Template, build_bank, check_exemplar_fits
+from labeler.matching.geometry import Box, as_boxes, iou_matrix, nms
+from labeler.matching.ncc import Level, local_peaks
+from labeler.matching.preprocess import check_image, is_color, to_float, value_range
+
+MATCHER_VERSION = "labeler-tm-1"
+DEFAULT_SCALES = (0.8, 0.9, 1.0, 1.1, 1.25)
+EXCLUDE_IOU = 0.5
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A proposed box: ``box`` is ``(x, y, w, h)`` in target pixels (floats),
+    ``score`` the NCC in [0, 1] (comparable across exemplars, scales, labels)."""
+
+    box: Box
+    label: str
+    score: float
+
+
+def _subpixel(score: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Parabola-fit offsets (dx, dy) in [-0.5, 0.5] for peaks at flat ``idx``."""
+    rows, cols = np.divmod(idx, score.shape[1])
+    padded = np.pad(score, 1, mode="edge")
+    r, c = rows + 1, cols + 1
+    centre = padded[r, c]
+
+    def offset(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        den = lo - 2.0 * centre + hi
+        off = np.divide(0.5 * (lo - hi), den, out=np.zeros_like(den), where=den < -1e-6)
+        return np.clip(off, -0.5, 0.5)
+
+    return offset(padded[r, c - 1], padded[r, c + 1]), offset(padded[r - 1, c], padded[r + 1, c])
+
+
+class Matcher:
+    """Find objects like the exemplars in target images.
+
+    Parameters
+    ----------
+    exemplars : sequence of Exemplar
+        At least one; several per label and several labels are fine.
+    min_score : float
+        Proposals scoring below this (NCC, 0..1) are dropped.
+    scales : sequence of float
+        Template size factors tried; the default tolerates about 0.8-1.25x.
+    rotations : sequence of float
+        Extra template rotations in degrees (0 is always included).
+    flips : bool
+        Also try horizontally and vertically mirrored templates.
+    nms_iou : float
+        Proposals overlapping a better one at IoU >= this are suppressed.
+
+    Notes
+    -----
+    Building the bank costs a few ms; reuse one Matcher for many targets.
+    OpenCV runs its own threads: in a process pool call
+    :func:`labeler.matching.single_threaded` in each worker first.
+    """
+
+    def __init__(
+        self,
+        exemplars: Sequence[Exemplar],
+        *,
+        min_score: float = 0.5,
+        scales: Sequence[float] = DEFAULT_SCALES,
+        rotations: Sequence[float] = (),
+        flips: bool = False,
+        nms_iou: float = 0.3,
+    ) -> None:
+        exemplars = list(exemplars)
+        if not exemplars:
+            raise ValueError("no exemplars: give at least one Exemplar")
+        for i, ex in enumerate(exemplars):
+            if not isinstance(ex, Exemplar):
+                raise ValueError(f"exemplar {i} is a {type(ex).__name__}, not an Exemplar")
+        if not 0.0 <= float(min_score) <= 1.0:
+            raise ValueError(f"min_score must be in [0, 1], got {min_score}")
+        scales = tuple(sorted(float(s) for s in scales))
+        if not scales or any(not 0.1 <= s <= 10 for s in scales):
+            raise ValueError(f"scales must be non-empty factors in [0.1, 10], got {scales}")
+        if not 0.0 < float(nms_iou) <= 1.0:
+            raise ValueError(f"nms_iou must be in (0, 1], got {nms_iou}")
+        self.exemplars = tuple(exemplars)
+        self.min_score = float(min_score)
+        self.scales = scales
+        self.rotations = tuple(float(a) for a in rotations if float(a) != 0.0)
+        self.flips = bool(flips)
+        self.nms_iou = float(nms_iou)
+        self._color = all(is_color(ex.image) for ex in self.exemplars)
+        self._banks: dict[bool, list[Template]] = {}
+        self._bank(self._color)
+
+    @property
+    def params(self) -> dict:
+        """JSON-serialisable parameters, stored beside the boxes they produced."""
+        return {
+            "version": MATCHER_VERSION,
+            "min_score": self.min_score,
+            "scales": list(self.scales),
+            "rotations": list(self.rotations),
+            "flips": self.flips,
+            "nms_iou": self.nms_iou,
+        }
+
+    def _bank(self, color: bool) -> list[Template]:
+        if color not in self._banks:
+            self._banks[color] = build_bank(
+                list(self.exemplars),
+                color=color,
+                scales=self.scales,
+                rotations=self.rotations,
+                flips=self.flips,
+            )
+        return self._banks[color]
+
+    def match(self, target: np.ndarray, *, exclude: Sequence[Box] | None = None) -> list[Proposal]:
+        """Proposals in ``target``, best score first.
+
+        Parameters
+        ----------
+        target : numpy.ndarray, shape (H, W) or (H, W, C), uint8 or uint16
+        exclude : sequence of (x, y, w, h), optional
+            Boxes already labeled or rejected: proposals overlapping one of
+            them at IoU >= 0.5 are dropped (before NMS, so they cannot hide a
+            neighbour).
+
+        Returns
+        -------
+        list of Proposal
+        """
+        check_image(target, "target")
+        height, width = target.shape[:2]
+        check_exemplar_fits(list(self.exemplars), width, height)
+        excl = as_boxes(exclude if exclude is not None else [])
+        color = self._color and is_color(target)
+        rng = value_range(target)
+        levels: dict[int, Level] = {}
+        boxes, scores, labels = [], [], []
+        for t in self._bank(color):
+            lvl = levels.get(t.factor)
+            if lvl is None:
+                lvl = levels[t.factor] = self._level(target, t.factor, color, rng)
+            th, tw = t.planes.shape[:2]
+            if th > lvl.shape[0] or tw > lvl.shape[1]:
+                continue  # this scale is bigger than the target
+            score = lvl.ncc(t.planes)
+            idx = local_peaks(score, self.min_score)
+            if idx.size == 0:
+                continue
+            dx, dy = _subpixel(score, idx)
+            rows, cols = np.divmod(idx, score.shape[1])
+            fx, fy = width / lvl.shape[1], height / lvl.shape[0]
+            # Centre of the matched window in target pixels, then the box of the
+            # template's own (full-resolution) size around it.
+            cx = (cols + dx + tw / 2.0) * fx
+            cy = (rows + dy + th / 2.0) * fy
+            w, h = t.size
+            boxes.append(
+                np.column_stack(
+                    [cx - w / 2.0, cy - h / 2.0, np.full_like(cx, w), np.full_like(cy, h)]
+                )
+            )
+            scores.append(score.ravel()[idx].astype(np.float64))
+            labels.extend([t.label] * idx.size)
+        if not boxes:
+            return []
+        all_boxes = np.concatenate(boxes)
+        all_scores = np.concatenate(scores)
+        if len(excl):
+            keep = iou_matrix(all_boxes, excl).max(axis=1) < EXCLUDE_IOU
+            all_boxes, all_scores = all_boxes[keep], all_scores[keep]
+            labels = [lab for lab, k in zip(labels, keep, strict=True) if k]
+        order = nms(all_boxes, all_scores, self.nms_iou)
+        return [
+            Proposal(
+                box=tuple(float(v) for v in all_boxes[i]),
+                label=labels[i],
+                score=float(min(max(all_scores[i], 0.0), 1.0)),
+            )
+            for i in order
+        ]
+
+    @staticmethod
+    def _level(target: np.ndarray, factor: int, color: bool, rng: tuple[float, float]) -> Level:
+        img = target
+        if factor > 1:
+            height, width = target.shape[:2]
+            size = (max(1, round(width / factor)), max(1, round(height / factor)))
+            img = cv2.resize(target, size, interpolation=cv2.INTER_AREA)
+        return Level(to_float(img, color=color, value_range=rng), factor)
+
+
+def match_image(
+    target: np.ndarray,
+    exemplars: Sequence[Exemplar],
+    *,
+    min_score: float = 0.5,
+    exclude: Sequence[Box] | None = None,
+    **params: object,
+) -> list[Proposal]:
+    """One-shot :meth:`Matcher.match`; ``params`` go to :class:`Matcher`."""
+    return Matcher(exemplars, min_score=min_score, **params).match(target, exclude=exclude)
