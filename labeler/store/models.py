@@ -53,7 +53,10 @@ class Dataset(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     labels: Mapped[list[LabelClass]] = relationship(
-        back_populates="dataset", cascade="all, delete-orphan", order_by="LabelClass.id"
+        back_populates="dataset",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="LabelClass.id",
     )
     # Write-only: a dataset may hold 100,000 images; never load them all by accident.
     images: WriteOnlyMapped[Image] = relationship(
@@ -134,7 +137,9 @@ class Box(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"))
-    label_id: Mapped[int] = mapped_column(ForeignKey("label_class.id", ondelete="RESTRICT"))
+    # NO ACTION (not RESTRICT): deleting a label in use fails, but deleting a whole
+    # dataset may cascade to its labels and boxes in one statement.
+    label_id: Mapped[int] = mapped_column(ForeignKey("label_class.id"))
     x: Mapped[float] = mapped_column(Float)
     y: Mapped[float] = mapped_column(Float)
     w: Mapped[float] = mapped_column(Float)

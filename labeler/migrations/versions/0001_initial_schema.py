@@ -103,7 +103,7 @@ def upgrade() -> None:
         sa.CheckConstraint("status IN ('proposed', 'accepted', 'rejected')", name="box_status"),
         sa.ForeignKeyConstraint(["image_id"], ["image.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["job_id"], ["job.id"], ondelete="SET NULL"),
-        sa.ForeignKeyConstraint(["label_id"], ["label_class.id"], ondelete="RESTRICT"),
+        sa.ForeignKeyConstraint(["label_id"], ["label_class.id"]),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("box", schema=None) as batch_op:
