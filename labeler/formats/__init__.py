@@ -1,0 +1,38 @@
+"""Export and import formats: one module per format, each a pair of pure functions.
+
+``FORMATS[name].export(records, out_dir, **opts) -> list[Path]`` writes a
+:class:`~labeler.formats.records.DatasetRecord` (atomically, see ``_files``);
+``FORMATS[name].parse(path) -> DatasetRecord`` reads one back, raising
+:class:`~labeler.formats.records.FormatError` naming the file and field.
+Store access lives only in :func:`~labeler.formats.records.load_records` and
+:mod:`labeler.importer`.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from labeler.formats import coco, labelstudio, voc, yolo
+from labeler.formats.records import (
+    BoxRecord,
+    DatasetRecord,
+    FormatError,
+    ImageRecord,
+    load_records,
+)
+
+FORMATS: dict[str, ModuleType] = {
+    "labelstudio": labelstudio,
+    "coco": coco,
+    "yolo": yolo,
+    "voc": voc,
+}
+
+__all__ = [
+    "FORMATS",
+    "BoxRecord",
+    "DatasetRecord",
+    "FormatError",
+    "ImageRecord",
+    "load_records",
+]
