@@ -1,0 +1,250 @@
+// Every edit of a box, as an undoable command that updates the screen at once and queues
+// the matching API call.
+//
+// A queued call captures *what* to send when the edit is made but reads the box's server
+// id and version only when it runs, because an earlier queued call (the create, or the
+// previous patch) is what produces them. Server answers update only id/version and
+// server-owned fields, never geometry the user may have changed meanwhile.
+
+import {
+  addBox, applyServerBox, boxByServerId, geometry, labelById, labelOf, putBox, removeBox,
+  select,
+} from "./state.js";
+
+function meta(box, data) {
+  if (!data) return;
+  for (const field of ["id", "version", "label_id", "source", "is_exemplar"]) {
+    if (data[field] !== undefined) box[field] = data[field];
+  }
+  if (box.score == null && data.score != null) box.score = data.score;
+}
+
+function boxesIn(data) {
+  if (Array.isArray(data)) return data;
+  if (data && Array.isArray(data.boxes)) return data.boxes;
+  if (data && Array.isArray(data.updated)) return data.updated;
+  return null;
+}
+
+export function createEdits({ state, api, redraw }) {
+  const imagePath = () => `/images/${state.image.id}`;
+
+  function labelName(box) {
+    const label = labelOf(state, box);
+    return label ? label.name : box.label;
+  }
+
+  // --- queued server calls -------------------------------------------------------------
+  function saveCreate(box) {
+    const body = { label: labelName(box), ...geometry(box) };
+    const status = box.status;
+    if (status !== "accepted") Object.assign(body, { status, score: box.score });
+    api.enqueue(async () => {
+      const data = await api.post(`${imagePath()}/boxes`, body);
+      meta(box, data);
+      if (data && data.status && data.status !== status) {
+        // The server creates accepted boxes; restore a re-created proposal's status.
+        meta(box, await api.patch(`/boxes/${box.id}`, { status, version: box.version }));
+      }
+    });
+  }
+
+  function saveDelete(box) {
+    api.enqueue(async () => {
+      const id = box.id;
+      box.id = null;
+      if (id != null) await api.del(`/boxes/${id}`);
+    });
+  }
+
+  function savePatch(box, fields) {
+    api.enqueue(async () => {
+      meta(box, await api.patch(`/boxes/${box.id}`, { ...fields, version: box.version }));
+    });
+  }
+
+  async function syncVersions(boxes, data) {
+    let list = boxesIn(data);
+    if (!list) list = (await api.get(imagePath())).boxes || [];
+    for (const item of list) {
+      const box = boxByServerId(state, item.id);
+      if (box && boxes.includes(box)) box.version = item.version;
+    }
+  }
+
+  function saveDecide(boxes, status) {
+    api.enqueue(async () => {
+      const ids = boxes.map((b) => b.id).filter((id) => id != null);
+      if (!ids.length) return;
+      await syncVersions(boxes, await api.post("/boxes/decide", { ids, status }));
+    });
+  }
+
+  // --- undo history --------------------------------------------------------------------
+  function commit(command) {
+    command.do();
+    state.undo.push(command);
+    state.redo.length = 0;
+    redraw();
+  }
+
+  function undo() {
+    const command = state.undo.pop();
+    if (!command) return false;
+    command.undo();
+    state.redo.push(command);
+    redraw();
+    return true;
+  }
+
+  function redo() {
+    const command = state.redo.pop();
+    if (!command) return false;
+    command.do();
+    state.undo.push(command);
+    redraw();
+    return true;
+  }
+
+  function compound(commands) {
+    return {
+      do: () => commands.forEach((c) => c.do()),
+      undo: () => [...commands].reverse().forEach((c) => c.undo()),
+    };
+  }
+
+  // --- commands ------------------------------------------------------------------------
+  function creation(box) {
+    return {
+      do() {
+        putBox(state, box);
+        saveCreate(box);
+      },
+      undo() {
+        removeBox(state, box);
+        saveDelete(box);
+      },
+    };
+  }
+
+  function deletion(box) {
+    const c = creation(box);
+    return { do: c.undo, undo: c.do };
+  }
+
+  function createBox(rect, { labelId = state.currentLabelId } = {}) {
+    const label = labelById(state, labelId);
+    if (!label) return null;
+    const box = addBox(state, {
+      ...rect, label: label.name, label_id: label.id, status: "accepted", source: "user",
+    });
+    removeBox(state, box); // creation().do() puts it back; keeps redo symmetric
+    commit(creation(box));
+    select(state, box);
+    return box;
+  }
+
+  function createMany(rects) {
+    const boxes = rects.map((r) => {
+      const box = addBox(state, { ...r, status: "accepted", source: "user" });
+      removeBox(state, box);
+      return box;
+    });
+    if (boxes.length) commit(compound(boxes.map(creation)));
+    return boxes;
+  }
+
+  function deleteBoxes(boxes) {
+    if (boxes.length) commit(compound(boxes.map(deletion)));
+  }
+
+  function setGeometry(box, from, to) {
+    const change = (g) => () => {
+      Object.assign(box, g);
+      savePatch(box, g);
+    };
+    commit({ do: change(to), undo: change(from) });
+  }
+
+  function relabel(boxes, labelId) {
+    const label = labelById(state, labelId);
+    const targets = boxes.filter((b) => b.label_id !== labelId);
+    if (!label || !targets.length) return;
+    const before = targets.map((b) => labelOf(state, b) || { id: b.label_id, name: b.label });
+    const apply = (b, l) => {
+      b.label_id = l.id;
+      b.label = l.name;
+      savePatch(b, { label: l.name });
+    };
+    commit({
+      do: () => targets.forEach((b) => apply(b, label)),
+      undo: () => targets.forEach((b, i) => apply(b, before[i])),
+    });
+  }
+
+  function decide(boxes, status) {
+    const targets = boxes.filter((b) => b.status !== status);
+    if (!targets.length) return;
+    const before = targets.map((b) => b.status);
+    commit({
+      do() {
+        targets.forEach((b) => {
+          b.status = status;
+        });
+        saveDecide(targets, status);
+      },
+      undo() {
+        targets.forEach((b, i) => {
+          b.status = before[i];
+          savePatch(b, { status: before[i] });
+        });
+      },
+    });
+  }
+
+  function replaceProposals(list) {
+    for (const box of [...state.boxes.values()]) {
+      if (box.status === "proposed") removeBox(state, box);
+    }
+    return list.map((data) => applyServerBox(addBox(state, {}), data));
+  }
+
+  function findSimilar(exemplars, { minScore } = {}) {
+    // Undo removes the proposals found; redo asks the matcher again.
+    const command = {
+      added: [],
+      do: () => run(false),
+      undo: () =>
+        command.added.forEach((b) => {
+          if (!state.boxes.has(b.key)) return;
+          removeBox(state, b);
+          saveDelete(b);
+        }),
+    };
+    function run(first) {
+      // In the save queue: exemplar ids exist only once their creates are answered.
+      return api.enqueue(async () => {
+        const ids = exemplars.map((b) => b.id).filter((id) => id != null);
+        const body =
+          ids.length === exemplars.length
+            ? { box_ids: ids }
+            : { exemplars: exemplars.map((b) => ({ ...geometry(b), label: labelName(b) })) };
+        if (minScore != null) body.min_score = minScore;
+        const data = await api.post(`${imagePath()}/find-similar`, body);
+        command.added = replaceProposals((data && data.proposals) || []);
+        state.exemplarIds = exemplars.map((b) => b.key);
+        if (first) {
+          state.undo.push(command);
+          state.redo.length = 0;
+        }
+        redraw();
+        return command.added;
+      });
+    }
+    return run(true);
+  }
+
+  return {
+    createBox, createMany, deleteBoxes, setGeometry, relabel, decide, findSimilar, undo, redo,
+  };
+}

@@ -1,0 +1,288 @@
+// The annotator: wires state, view, pointer tools, keys, the side panel and the API.
+//
+// Tests read the state from data-* attributes on #annotator (box counts, save state,
+// the view transform) instead of reaching into these modules.
+
+import { createApi } from "./api.js";
+import { createEdits } from "./edits.js";
+import { attachKeys, fillHelp } from "./keys.js";
+import { attachLabelApi, pickByDigit, renderEditor, renderPicker } from "./labels.js";
+import {
+  counts, createState, currentLabel, isShown, select, selectedBoxes, shownProposals,
+} from "./state.js";
+import { attachTools } from "./tools.js";
+import { centreOn, createView, fit, requestDraw, resizeCanvas, zoomAt } from "./view.js";
+import { createWorkflow } from "./workflow.js";
+
+const SELECTORS = {
+  root: "#annotator",
+  config: "#annotator-config",
+  canvas: "#annotator-canvas",
+  stage: ".annotator-stage",
+  labelList: "#label-list",
+  labelEditor: "#label-editor-list",
+  labelAdd: "#label-add",
+  saveState: "#save-state",
+  retry: "#save-retry",
+  message: "#annotator-message",
+  threshold: "#threshold",
+  thresholdValue: "#threshold-value",
+  showRejected: "#show-rejected",
+  counts: "#box-counts",
+  imageState: "#image-state",
+  help: "#help-overlay",
+  helpTable: "#help-table",
+  scope: "#propagate-scope",
+  n: "#propagate-n",
+  progress: "#propagate-progress",
+  progressText: "#propagate-text",
+  actionButtons: "[data-action]",
+};
+const SAVE_TEXT = { saved: "Saved", saving: "Saving…", error: "Not saved" };
+const LARGE_SIDE = 4096; // above this, display the server's downscaled copy
+const DISPLAY_MAX = 2048;
+const ZOOM_STEP = 1.25;
+
+const $ = (name) => document.querySelector(SELECTORS[name]);
+
+function boot() {
+  const root = $("root");
+  const config = JSON.parse($("config").textContent);
+  const apiBase = root.dataset.api;
+  const state = createState(config);
+  const canvas = $("canvas");
+  const held = { space: false };
+  let messageTimer = 0;
+
+  const view = createView(canvas, publish);
+  const redraw = () => requestDraw(view, state);
+
+  function say(text, kind = "info") {
+    const el = $("message");
+    el.textContent = text;
+    el.dataset.kind = kind;
+    clearTimeout(messageTimer);
+    if (kind === "info") messageTimer = setTimeout(() => (el.textContent = ""), 8000);
+  }
+
+  const ui = {
+    saveState(kind, detail = "") {
+      root.dataset.saveState = kind;
+      const el = $("saveState");
+      el.textContent = detail ? `${SAVE_TEXT[kind]}: ${detail}` : SAVE_TEXT[kind];
+      el.dataset.kind = kind;
+      $("retry").hidden = !(kind === "error" && api.pending());
+    },
+    progress(done, total, status) {
+      const bar = $("progress");
+      bar.hidden = false;
+      bar.max = Math.max(total, 1);
+      bar.value = done;
+      $("progressText").textContent = `${status} ${done}/${total}`;
+      root.dataset.jobStatus = status;
+    },
+  };
+
+  const api = createApi({ base: apiBase, csrfToken: config.csrf_token, onStatus: ui.saveState });
+  const edits = createEdits({ state, api, redraw });
+  const labelApi = attachLabelApi({ api, state, say, refresh });
+  const flow = createWorkflow({
+    state, api, edits, say, refresh, ui, pagesBase: root.dataset.pages || "",
+  });
+  api.setFailureHandler(flow.reloadAfter);
+
+  function publish() {
+    // Called after every frame: mirror the state into the DOM for people and tests.
+    const c = counts(state);
+    Object.assign(root.dataset, {
+      boxCount: String(c.accepted),
+      proposedCount: String(c.proposed),
+      shownCount: String(c.shown),
+      rejectedCount: String(c.rejected),
+      selectedCount: String(state.selected.size),
+      undoCount: String(state.undo.length),
+      currentLabel: currentLabel(state)?.name ?? "",
+      imageState: state.image.state ?? "",
+      scale: view.scale.toFixed(5),
+      offsetX: view.ox.toFixed(2),
+      offsetY: view.oy.toFixed(2),
+    });
+    $("counts").textContent =
+      `${c.accepted} accepted · ${c.shown} of ${c.proposed} proposals shown · ${c.rejected} rejected`;
+    $("imageState").textContent = state.image.state ?? "";
+  }
+
+  function refresh() {
+    renderPicker($("labelList"), state, setLabel);
+    renderEditor($("labelEditor"), state, labelApi.saveLabel);
+    redraw();
+  }
+
+  function setLabel(id) {
+    state.currentLabelId = id;
+    const chosen = selectedBoxes(state);
+    if (chosen.length) edits.relabel(chosen, id);
+    refresh();
+  }
+
+  function exemplars() {
+    const chosen = selectedBoxes(state).filter((b) => b.status !== "rejected");
+    if (chosen.length) return chosen;
+    return [...state.boxes.values()].filter(
+      (b) => b.status === "accepted" && b.label_id === state.currentLabelId,
+    );
+  }
+
+  function stepProposal(direction) {
+    const list = shownProposals(state).sort((a, b) => a.y - b.y || a.x - b.x);
+    if (!list.length) return say("No proposals shown.");
+    const current = list.findIndex((b) => state.selected.has(b.key));
+    const next = list[(current + direction + list.length) % list.length];
+    select(state, next);
+    centreOn(view, next);
+    redraw();
+  }
+
+  function decideSelected(status) {
+    const chosen = selectedBoxes(state);
+    if (!chosen.length) return say("Select a box first (Tab selects the next proposal).");
+    const single = chosen.length === 1 && chosen[0].status === "proposed";
+    edits.decide(chosen, status);
+    if (single && shownProposals(state).length) stepProposal(1);
+    else select(state, null);
+  }
+
+  function decideShown(status) {
+    const list = shownProposals(state);
+    if (!list.length) return say("No proposals shown.");
+    edits.decide(list, status);
+    select(state, null);
+    say(`${status === "accepted" ? "Accepted" : "Rejected"} ${list.length} proposal(s).`);
+  }
+
+  async function findSimilar() {
+    const chosen = exemplars();
+    if (!chosen.length) return say("Draw or select a box first: it becomes the exemplar.");
+    say("Finding similar…");
+    const added = await edits.findSimilar(chosen);
+    if (added) say(`${added.length} proposal(s) found.`);
+  }
+
+  function propagate() {
+    const keys = state.exemplarIds || [];
+    const known = keys.map((k) => state.boxes.get(k)).filter(Boolean);
+    flow.propagate(known.length ? known : exemplars(), {
+      scope: $("scope").value,
+      n: Number($("n").value) || 10,
+    });
+  }
+
+  function toggleHelp(show) {
+    $("help").hidden = show === undefined ? !$("help").hidden : !show;
+  }
+
+  const ACTIONS = {
+    label: (entry) => {
+      const label = pickByDigit(state, entry.digit);
+      if (label) setLabel(label.id);
+    },
+    accept: () => decideSelected("accepted"),
+    reject: () => decideSelected("rejected"),
+    acceptAll: () => decideShown("accepted"),
+    rejectAll: () => decideShown("rejected"),
+    nextProposal: () => stepProposal(1),
+    prevProposal: () => stepProposal(-1),
+    findSimilar,
+    propagate,
+    copyPrevious: () => flow.copyPrevious(),
+    delete: () => edits.deleteBoxes(selectedBoxes(state)),
+    undo: () => edits.undo() || say("Nothing to undo."),
+    redo: () => edits.redo() || say("Nothing to redo."),
+    done: () => flow.finish("done"),
+    empty: () => flow.finish("empty"),
+    next: () => flow.navigate("next_id"),
+    prev: () => flow.navigate("prev_id"),
+    fit: () => fit(view, state.image.width, state.image.height),
+    zoomIn: () => zoomAt(view, view.width / 2, view.height / 2, ZOOM_STEP),
+    zoomOut: () => zoomAt(view, view.width / 2, view.height / 2, 1 / ZOOM_STEP),
+    toggleRejected: () => {
+      state.showRejected = !state.showRejected;
+      $("showRejected").checked = state.showRejected;
+    },
+    deselect: () => {
+      select(state, null);
+      toggleHelp(false);
+    },
+    help: () => toggleHelp(),
+  };
+
+  function dispatch(action, entry = {}) {
+    const run = ACTIONS[action];
+    if (!run) return;
+    run(entry);
+    redraw();
+  }
+
+  function wirePanel() {
+    document.querySelectorAll(SELECTORS.actionButtons).forEach((button) => {
+      button.addEventListener("click", () => dispatch(button.dataset.action));
+    });
+    $("retry").addEventListener("click", () => api.retry());
+    $("threshold").addEventListener("input", (event) => {
+      state.threshold = Number(event.target.value);
+      $("thresholdValue").textContent = state.threshold.toFixed(2);
+      for (const box of selectedBoxes(state)) if (!isShown(state, box)) state.selected.delete(box.key);
+      redraw();
+    });
+    $("showRejected").addEventListener("change", (event) => {
+      state.showRejected = event.target.checked;
+      redraw();
+    });
+    $("labelAdd").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const form = event.target;
+      const name = form.elements.name.value.trim();
+      if (!name) return say("A label needs a name.", "error");
+      if (await labelApi.addLabel(name, form.elements.colour.value)) form.reset();
+    });
+    window.addEventListener("beforeunload", (event) => {
+      if (api.pending()) event.preventDefault();
+    });
+  }
+
+  function loadBitmap() {
+    const { id, width, height } = state.image;
+    const large = Math.max(width, height) > LARGE_SIDE;
+    const img = new Image();
+    img.decoding = "async";
+    img.src = `${apiBase}/images/${id}/file${large ? `?max=${DISPLAY_MAX}` : ""}`;
+    return img.decode().then(
+      () => {
+        view.bitmap = img;
+        redraw();
+      },
+      () => say(`Could not load the image file of image ${id}.`, "error"),
+    );
+  }
+
+  fillHelp($("helpTable"));
+  $("help").addEventListener("click", () => toggleHelp(false));
+  wirePanel();
+  resizeCanvas(view);
+  fit(view, state.image.width, state.image.height);
+  new ResizeObserver(() => {
+    resizeCanvas(view);
+    redraw();
+  }).observe($("stage"));
+  attachTools({ canvas, view, state, held, redraw, edits });
+  attachKeys({ dispatch, held, onSpace: redraw });
+  ui.saveState("saved");
+  refresh();
+  Promise.all([flow.load().catch((err) => say(`Could not load boxes: ${err.message}`, "error")), loadBitmap()])
+    .finally(() => {
+      root.dataset.ready = "1";
+      redraw();
+    });
+}
+
+boot();

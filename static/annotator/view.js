@@ -1,0 +1,179 @@
+// Canvas rendering, zoom and pan.
+//
+// One canvas, no DOM per box: every change calls requestDraw(), which coalesces into a
+// single requestAnimationFrame. Screen (CSS px) = image px * scale + offset. A big image
+// is displayed from a downscaled file but drawn stretched to its original size, so the
+// boxes never leave original-pixel coordinates.
+
+import { isShown, labelOf } from "./state.js";
+
+export const HANDLE_PX = 7;
+const MIN_SCALE = 0.01;
+const MAX_SCALE = 40;
+const STYLE = {
+  background: "#202124",
+  crosshair: "rgba(255,255,255,0.55)",
+  draft: "#ffffff",
+  fallbackColour: "#ff00ff",
+  font: "12px system-ui, sans-serif",
+};
+
+export function createView(canvas, onDraw) {
+  const view = {
+    canvas,
+    ctx: canvas.getContext("2d"),
+    scale: 1,
+    ox: 0,
+    oy: 0,
+    dpr: window.devicePixelRatio || 1,
+    bitmap: null,
+    mouse: null, // last pointer position in screen px, for the crosshair
+    draft: null, // the box being drawn, in image px
+    frame: 0,
+    onDraw,
+  };
+  return view;
+}
+
+export function resizeCanvas(view) {
+  const { canvas } = view;
+  const rect = canvas.getBoundingClientRect();
+  view.dpr = window.devicePixelRatio || 1;
+  canvas.width = Math.max(1, Math.round(rect.width * view.dpr));
+  canvas.height = Math.max(1, Math.round(rect.height * view.dpr));
+  view.width = rect.width;
+  view.height = rect.height;
+}
+
+export function toImage(view, sx, sy) {
+  return { x: (sx - view.ox) / view.scale, y: (sy - view.oy) / view.scale };
+}
+
+export function toScreen(view, x, y) {
+  return { x: x * view.scale + view.ox, y: y * view.scale + view.oy };
+}
+
+export function fit(view, width, height) {
+  const margin = 10;
+  const scale = Math.min((view.width - 2 * margin) / width, (view.height - 2 * margin) / height);
+  view.scale = Math.max(MIN_SCALE, Math.min(MAX_SCALE, scale));
+  view.ox = (view.width - width * view.scale) / 2;
+  view.oy = (view.height - height * view.scale) / 2;
+}
+
+export function zoomAt(view, sx, sy, factor) {
+  // Keep the image point under the cursor fixed while the scale changes.
+  const scale = Math.max(MIN_SCALE, Math.min(MAX_SCALE, view.scale * factor));
+  const p = toImage(view, sx, sy);
+  view.scale = scale;
+  view.ox = sx - p.x * scale;
+  view.oy = sy - p.y * scale;
+}
+
+export function panBy(view, dx, dy) {
+  view.ox += dx;
+  view.oy += dy;
+}
+
+export function centreOn(view, box) {
+  const s = toScreen(view, box.x, box.y);
+  const inside =
+    s.x >= 0 && s.y >= 0 && s.x + box.w * view.scale <= view.width &&
+    s.y + box.h * view.scale <= view.height;
+  if (inside) return;
+  view.ox = view.width / 2 - (box.x + box.w / 2) * view.scale;
+  view.oy = view.height / 2 - (box.y + box.h / 2) * view.scale;
+}
+
+export function requestDraw(view, state) {
+  if (view.frame) return;
+  view.frame = requestAnimationFrame(() => {
+    view.frame = 0;
+    render(view, state);
+    view.onDraw();
+  });
+}
+
+export function handlePoints(box) {
+  const { x, y, w, h } = box;
+  return {
+    nw: [x, y], n: [x + w / 2, y], ne: [x + w, y], e: [x + w, y + h / 2],
+    se: [x + w, y + h], s: [x + w / 2, y + h], sw: [x, y + h], w: [x, y + h / 2],
+  };
+}
+
+function strokeBox(ctx, view, state, box, selected) {
+  const label = labelOf(state, box);
+  const colour = (label && label.colour) || STYLE.fallbackColour;
+  const s = toScreen(view, box.x, box.y);
+  const w = box.w * view.scale;
+  const h = box.h * view.scale;
+  if (s.x > view.width || s.y > view.height || s.x + w < 0 || s.y + h < 0) return;
+  ctx.globalAlpha = box.status === "rejected" ? 0.35 : 1;
+  ctx.strokeStyle = colour;
+  ctx.lineWidth = selected ? 3 : box.status === "proposed" ? 1.5 : 2;
+  ctx.setLineDash(box.status === "accepted" ? [] : [6, 4]);
+  ctx.strokeRect(s.x, s.y, w, h);
+  if (selected) {
+    ctx.globalAlpha = 0.2;
+    ctx.fillStyle = colour;
+    ctx.fillRect(s.x, s.y, w, h);
+    ctx.globalAlpha = 1;
+  }
+  ctx.setLineDash([]);
+  const caption = [];
+  if (selected && label) caption.push(label.name);
+  if (box.status === "proposed" && box.score != null) caption.push(box.score.toFixed(2));
+  if (caption.length) {
+    ctx.fillStyle = colour;
+    ctx.fillText(caption.join(" "), s.x + 2, s.y > 14 ? s.y - 3 : s.y + 12);
+  }
+  if (selected) {
+    ctx.fillStyle = "#ffffff";
+    for (const [hx, hy] of Object.values(handlePoints(box))) {
+      const p = toScreen(view, hx, hy);
+      ctx.fillRect(p.x - HANDLE_PX / 2, p.y - HANDLE_PX / 2, HANDLE_PX, HANDLE_PX);
+      ctx.strokeRect(p.x - HANDLE_PX / 2, p.y - HANDLE_PX / 2, HANDLE_PX, HANDLE_PX);
+    }
+  }
+  ctx.globalAlpha = 1;
+}
+
+export function render(view, state) {
+  const { ctx, canvas } = view;
+  ctx.setTransform(view.dpr, 0, 0, view.dpr, 0, 0);
+  ctx.fillStyle = STYLE.background;
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  const { width, height } = state.image;
+  if (view.bitmap) {
+    ctx.imageSmoothingEnabled = view.scale < 2; // show real pixels when zoomed in
+    ctx.drawImage(view.bitmap, view.ox, view.oy, width * view.scale, height * view.scale);
+  }
+  ctx.font = STYLE.font;
+  // Selected boxes last, so their handles are on top.
+  for (const box of state.boxes.values()) {
+    if (isShown(state, box) && !state.selected.has(box.key)) strokeBox(ctx, view, state, box);
+  }
+  for (const key of state.selected) {
+    const box = state.boxes.get(key);
+    if (box) strokeBox(ctx, view, state, box, true);
+  }
+  if (view.draft) {
+    const s = toScreen(view, view.draft.x, view.draft.y);
+    ctx.strokeStyle = STYLE.draft;
+    ctx.lineWidth = 1;
+    ctx.setLineDash([4, 3]);
+    ctx.strokeRect(s.x, s.y, view.draft.w * view.scale, view.draft.h * view.scale);
+    ctx.setLineDash([]);
+  }
+  if (view.mouse) {
+    ctx.strokeStyle = STYLE.crosshair;
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    ctx.moveTo(0, Math.round(view.mouse.y) + 0.5);
+    ctx.lineTo(view.width, Math.round(view.mouse.y) + 0.5);
+    ctx.moveTo(Math.round(view.mouse.x) + 0.5, 0);
+    ctx.lineTo(Math.round(view.mouse.x) + 0.5, view.height);
+    ctx.stroke();
+  }
+}
