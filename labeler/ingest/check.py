@@ -1,0 +1,123 @@
+"""Checking and staging one file: the CPU-bound half of ingest, run in worker processes.
+
+:func:`check_and_stage` hashes the bytes, recognises the format by content, writes
+them to a hidden temporary file next to the destination and decodes that file with
+:func:`labeler.imageio.read_image` - the very reader every later step uses, so what
+ingest accepts the matcher and the web UI can read. The caller moves the temporary
+file into place with ``os.replace`` (or deletes it), so no half-written image is ever
+visible under its real name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from labeler.imageio import ImageReadError, read_image
+
+# Leading bytes of the formats Labeler accepts (sniffed, never trusted from the extension).
+MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+    (b"BM", "bmp"),
+)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One file to check: its bytes come from ``src`` (a path) or ``data``."""
+
+    rel: str
+    dest: str  # absolute final path; the temporary file is written beside it
+    src: str | None = None
+    data: bytes | None = None
+    known_sha256: str | None = None  # what the database already holds at ``dest``
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The outcome: ``status`` is ``"ok"`` (``tmp`` holds the staged copy), ``"existing"``
+    (same bytes already recorded at this path) or ``"rejected"`` (``reason`` says why)."""
+
+    rel: str
+    status: str
+    sha256: str = ""
+    width: int = 0
+    height: int = 0
+    format: str = ""
+    tmp: str | None = None
+    reason: str = ""
+
+
+def sniff_format(head: bytes) -> str | None:
+    """``"png"``, ``"jpeg"``, ``"tiff"``, ``"bmp"``, ``"webp"`` from the first bytes, else None."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return next((fmt for magic, fmt in MAGIC if head.startswith(magic)), None)
+
+
+def _reason(exc: ImageReadError, tmp: Path) -> str:
+    """ImageReadError names the temporary file; the user knows the file by its source name."""
+    msg = str(exc)
+    prefix = f"{tmp}: "
+    return msg[len(prefix) :] if msg.startswith(prefix) else msg
+
+
+def check_and_stage(task: Task, *, max_pixels: int) -> Checked:
+    """Check one file and stage a verified copy beside ``task.dest``.
+
+    Never raises for a bad file: every problem comes back as a rejected :class:`Checked`.
+    """
+    rejected = Checked(rel=task.rel, status="rejected")
+    data = task.data
+    if data is None:
+        try:
+            data = Path(task.src).read_bytes()
+        except OSError as exc:
+            return _with(rejected, reason=f"cannot read file ({exc.strerror or exc})")
+    if not data:
+        return _with(rejected, reason="empty file (0 bytes)")
+    sha = hashlib.sha256(data).hexdigest()
+    if sha == task.known_sha256:
+        return Checked(rel=task.rel, status="existing", sha256=sha)
+    fmt = sniff_format(data[:16])
+    if fmt is None:
+        return _with(rejected, reason="not a PNG, JPEG, TIFF, BMP or WebP image (by content)")
+    dest = Path(task.dest)
+    tmp = dest.with_name(f".{dest.name[:200]}.{uuid.uuid4().hex[:12]}.part")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        pixels = read_image(tmp, max_pixels=max_pixels)
+    except ImageReadError as exc:
+        tmp.unlink(missing_ok=True)
+        return _with(rejected, reason=_reason(exc, tmp))
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        return _with(rejected, reason=f"cannot write {dest.name} ({exc.strerror or exc})")
+    height, width = pixels.shape[:2]  # read_image applied the EXIF orientation
+    return Checked(
+        rel=task.rel, status="ok", sha256=sha, width=width, height=height, format=fmt, tmp=str(tmp)
+    )
+
+
+def _with(checked: Checked, *, reason: str) -> Checked:
+    return Checked(rel=checked.rel, status="rejected", reason=reason)
+
+
+def check_chunk(tasks: list[Task], max_pixels: int) -> list[Checked]:
+    """Worker entry point: a chunk per call keeps inter-process overhead small."""
+    return [check_and_stage(t, max_pixels=max_pixels) for t in tasks]
+
+
+def init_worker() -> None:
+    """One OpenCV thread per worker process: the pool already uses every core."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -1,0 +1,241 @@
+"""``ingest``: copy a folder or archive of images into a dataset and record them.
+
+The main process walks the source, hands files in chunks to a process pool that
+hashes, checks and stages them (:mod:`labeler.ingest.check`), then - in source order,
+so the first copy of a duplicate always wins - moves each staged file into place and
+inserts the rows in batches of :data:`BATCH` per transaction. A file is moved into
+place before its row is committed: after a crash, re-running re-checks the file and
+records it; nothing is ever recorded without its file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from itertools import islice
+from multiprocessing import get_context
+from pathlib import Path
+
+from sqlalchemy import insert, select
+
+from labeler.ingest.check import Checked, Task, check_chunk, init_worker
+from labeler.ingest.sources import Entry, open_source
+from labeler.progress import progress as progress_bar
+from labeler.store.models import Image
+from labeler.store.queries import ensure_labels, get_or_create_dataset
+from labeler.workspace import Workspace
+
+BATCH = 500  # rows per transaction
+CHUNK = 16  # files per worker call
+MIN_FILES_PER_WORKER = 100  # below this a pool costs more to start than it saves
+MAX_PATH = 1024  # Image.path column width
+DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What one ingest run did. ``rejected`` and ``duplicate_of`` list ``(path, why)``."""
+
+    dataset: str
+    ingested: int = 0
+    duplicates: int = 0
+    skipped_existing: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    duplicate_of: list[tuple[str, str]] = field(default_factory=list)
+    ignored: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when the dataset now holds every image the source had to offer."""
+        return self.ingested + self.skipped_existing + self.duplicates > 0
+
+    def summary(self) -> str:
+        return (
+            f"dataset {self.dataset!r}: ingested {self.ingested}, "
+            f"already in {self.skipped_existing}, duplicates {self.duplicates}, "
+            f"rejected {len(self.rejected)}"
+            + (f", ignored {self.ignored} hidden" if self.ignored else "")
+        )
+
+
+def check_dataset_name(name: str) -> str:
+    """Dataset names become folder names: letters, digits, ``.``, ``_``, ``-``; 1-100 chars."""
+    if not DATASET_NAME.fullmatch(name or ""):
+        raise ValueError(
+            f"invalid dataset name {name!r}: use 1-100 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def _pool_size(workers: int | None, count: int) -> int:
+    if workers is not None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        return workers
+    return max(1, min(os.cpu_count() or 1, count // MIN_FILES_PER_WORKER))
+
+
+def _ordered_map(tasks: Iterator[Task], max_pixels: int, pool: Executor | None) -> Iterator:
+    """Check ``tasks`` in order; a bounded window keeps archive bytes from piling up."""
+    chunks = iter(lambda: list(islice(tasks, CHUNK)), [])
+    if pool is None:
+        for chunk in chunks:
+            yield from check_chunk(chunk, max_pixels)
+        return
+    window: deque = deque()
+    for chunk in chunks:
+        window.append(pool.submit(check_chunk, chunk, max_pixels))
+        if len(window) >= 4 * getattr(pool, "_max_workers", 2):
+            yield from window.popleft().result()
+    while window:
+        yield from window.popleft().result()
+
+
+class _Run:
+    """The main-process bookkeeping of one ingest: dedup, moves and batched inserts."""
+
+    def __init__(self, ws: Workspace, dataset_id: int, name: str):
+        self.ws, self.dataset_id, self.prefix = ws, dataset_id, f"datasets/{name}/images/"
+        self.images_dir = ws.dataset_dir(name) / "images"
+        with ws.sessions() as s:
+            rows = s.execute(
+                select(Image.path, Image.sha256).where(Image.dataset_id == dataset_id)
+            ).all()
+        self.sha_at = {path: sha for path, sha in rows}
+        self.path_of = {sha: path for path, sha in reversed(rows)}
+        self.rows: list[dict] = []
+        self.report = dict(ingested=0, duplicates=0, skipped_existing=0)
+        self.rejected: list[tuple[str, str]] = []
+        self.duplicate_of: list[tuple[str, str]] = []
+        self.tick = lambda n: None
+
+    def tasks(self, entries: Iterable[Entry]) -> Iterator[Task]:
+        root = os.path.realpath(self.images_dir)
+        for e in entries:
+            path = self.prefix + e.rel
+            dest = self.images_dir / e.rel
+            real = os.path.realpath(dest.parent)
+            if e.error:
+                self.reject(e.rel, e.error)
+            elif len(path) > MAX_PATH:
+                self.reject(e.rel, f"path longer than {MAX_PATH} characters")
+            elif real != root and not real.startswith(root + os.sep):
+                # a symlink planted inside the dataset folder must not redirect writes
+                self.reject(e.rel, "destination folder leads outside the dataset")
+            else:
+                yield Task(e.rel, str(dest), e.path, e.data, self.sha_at.get(path))
+
+    def reject(self, rel: str, reason: str) -> None:
+        self.rejected.append((rel, reason))
+        self.tick(1)
+
+    def take(self, c: Checked) -> None:
+        path = self.prefix + c.rel
+        self.tick(1)
+        if c.status == "rejected":
+            self.rejected.append((c.rel, c.reason))
+        elif c.status == "existing":
+            self.report["skipped_existing"] += 1
+        elif c.sha256 in self.path_of:
+            os.unlink(c.tmp)
+            self.report["duplicates"] += 1
+            self.duplicate_of.append((c.rel, self.path_of[c.sha256]))
+        elif path in self.sha_at:
+            os.unlink(c.tmp)
+            self.rejected.append((c.rel, f"a different image is already recorded at {path}"))
+        else:
+            os.replace(c.tmp, self.images_dir / c.rel)
+            self.sha_at[path], self.path_of[c.sha256] = c.sha256, path
+            self.rows.append(
+                dict(dataset_id=self.dataset_id, path=path, sha256=c.sha256, width=c.width,
+                     height=c.height, format=c.format, state="new", updated_by=self.ws.user)
+            )  # fmt: skip
+            self.report["ingested"] += 1
+            if len(self.rows) >= BATCH:
+                self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            with self.ws.sessions.begin() as s:
+                s.execute(insert(Image), self.rows)
+            self.rows = []
+
+
+def ingest(
+    ws: Workspace,
+    src: str | os.PathLike,
+    *,
+    dataset: str,
+    labels: Sequence[str] = (),
+    workers: int | None = None,
+    progress: bool = True,
+) -> IngestReport:
+    """Copy the images of ``src`` into ``datasets/<dataset>/images/`` and record them.
+
+    Parameters
+    ----------
+    ws : Workspace
+    src : path
+        A folder (recursive), a .zip or a .tar / .tar.gz / .tgz archive.
+    dataset : str
+        Created if missing.
+    labels : sequence of str
+        Label classes to create (existing ones are kept).
+    workers : int, optional
+        Checking processes; default one per core for big sources, none for small ones.
+    progress : bool
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    IngestReport
+        Never raises for a bad file: those are listed in ``rejected``.
+
+    Raises
+    ------
+    SourceError
+        ``src`` is missing or not a folder or archive.
+    ValueError
+        A bad dataset name, label name or ``workers``.
+    """
+    check_dataset_name(dataset)
+    src_path = Path(src).resolve()
+    images_dir = (ws.dataset_dir(dataset) / "images").resolve()
+    if images_dir.is_relative_to(src_path) and images_dir != src_path:
+        raise ValueError(f"{src}: contains the destination {images_dir}; ingest a sub-folder")
+    source = open_source(src_path)
+    with ws.sessions.begin() as s:
+        ds = get_or_create_dataset(s, dataset)
+        ensure_labels(s, ds, [name for name in labels if name.strip()] or [])
+        dataset_id = ds.id
+    images_dir.mkdir(parents=True, exist_ok=True)
+    run = _Run(ws, dataset_id, dataset)
+    n_workers = _pool_size(workers, source.count)
+    pool = None
+    if n_workers > 1:
+        ctx = get_context("spawn")  # no fork: the parent holds database connections
+        pool = ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=init_worker)
+    max_pixels = int(ws.config.get("max_pixels") or 100_000_000)
+    try:
+        with progress_bar(total=source.count, label=f"ingest {dataset}", enabled=progress) as tick:
+            run.tick = tick
+            for checked in _ordered_map(run.tasks(source.entries), max_pixels, pool):
+                run.take(checked)
+    finally:
+        try:
+            run.flush()  # files already moved into place get their rows even on Ctrl-C
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+    return IngestReport(
+        dataset=dataset,
+        rejected=sorted(run.rejected),
+        duplicate_of=run.duplicate_of,
+        ignored=source.ignored,
+        **run.report,
+    )

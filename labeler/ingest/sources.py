@@ -1,0 +1,193 @@
+"""Where images come from: a folder, a .zip or a .tar(.gz), and which entries are refused.
+
+:func:`open_source` turns SRC into a :class:`Source`: a count and an iterator of
+:class:`Entry` objects, each a safe relative POSIX path plus either a file to read
+(folders), the member's bytes (archives) or the reason it is refused. Nothing here
+writes anything; :func:`safe_relpath` is the single gate every name passes through
+before it is joined to the destination folder (zip slip).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+MAX_COMPONENT_BYTES = 255  # NAME_MAX on Linux, macOS and Windows (NTFS, in UTF-16 units)
+MAX_FILE_BYTES = 1 << 30  # no real image is bigger; a member claiming more is a zip bomb
+IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
+
+
+class SourceError(ValueError):
+    """SRC is not something that can be ingested."""
+
+
+class UnsafeName(ValueError):
+    """An entry name that must not be written to disk."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file of a source: ``rel`` is its POSIX path relative to the source root."""
+
+    rel: str
+    path: str | None = None
+    data: bytes | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str  # "folder", "zip" or "tar"
+    count: int  # entries the iterator will yield
+    ignored: int  # hidden files and OS clutter, skipped silently
+    entries: Iterator[Entry]
+
+
+def safe_relpath(name: str) -> str:
+    """Normalise an entry name to a relative POSIX path, or raise :class:`UnsafeName`.
+
+    Refuses absolute paths (``/x``, ``C:x``, ``\\\\x``), ``..`` components, backslashes,
+    NUL and other control characters and components over 255 bytes.
+    """
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise UnsafeName("name contains a control character")
+    if "\\" in name:
+        raise UnsafeName("name contains a backslash (a Windows path separator)")
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        raise UnsafeName("absolute path")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafeName("'..' in path (would write outside the dataset)")
+    if not parts:
+        raise UnsafeName("empty name")
+    for part in parts:
+        try:
+            size = len(part.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise UnsafeName("name is not valid UTF-8") from None
+        if size > MAX_COMPONENT_BYTES:
+            raise UnsafeName(f"path component longer than {MAX_COMPONENT_BYTES} bytes")
+    return "/".join(parts)
+
+
+def is_ignored(rel: str) -> bool:
+    """Hidden files and folders (``.DS_Store``, ``.git``) and OS clutter (``__MACOSX``)."""
+    return any(p.startswith(".") or p in IGNORED_NAMES for p in rel.split("/"))
+
+
+def _checked(raw: str, **fields) -> Entry:
+    try:
+        return Entry(rel=safe_relpath(raw), **fields)
+    except UnsafeName as exc:
+        return Entry(rel=raw, error=str(exc))
+
+
+def _folder(root: Path) -> Source:
+    found: list[Entry] = []
+    ignored = 0
+    for dirpath, dirnames, filenames in os.walk(root):  # never follows symlinked folders
+        dirnames.sort()
+        base = Path(dirpath)
+        for name in sorted(filenames) + [d for d in dirnames if (base / d).is_symlink()]:
+            rel = (base / name).relative_to(root).as_posix()
+            if is_ignored(rel):
+                ignored += 1
+                continue
+            mode = os.lstat(base / name).st_mode
+            if stat.S_ISLNK(mode):
+                found.append(Entry(rel=rel, error="symbolic link (not followed)"))
+            elif not stat.S_ISREG(mode):
+                found.append(Entry(rel=rel, error="not a regular file (device, FIFO or socket)"))
+            else:
+                found.append(_checked(rel, path=str(base / name)))
+        dirnames[:] = [d for d in dirnames if not (base / d).is_symlink()]
+    return Source("folder", len(found), ignored, iter(found))
+
+
+def _zip_entries(src: Path, infos: list[zipfile.ZipInfo]) -> Iterator[Entry]:
+    with zipfile.ZipFile(src) as zf:
+        for info in infos:
+            mode = info.external_attr >> 16 if info.create_system == 3 else 0
+            if stat.S_ISLNK(mode):
+                yield Entry(rel=info.filename, error="symbolic link in archive (refused)")
+            elif mode and not stat.S_ISREG(mode):
+                yield Entry(rel=info.filename, error="device file or FIFO in archive (refused)")
+            elif info.flag_bits & 0x1:
+                yield Entry(rel=info.filename, error="encrypted archive member")
+            elif info.file_size > MAX_FILE_BYTES:
+                yield Entry(rel=info.filename, error=f"larger than {MAX_FILE_BYTES} bytes")
+            else:
+                entry = _checked(info.filename)
+                if entry.error:
+                    yield entry
+                    continue
+                try:
+                    data = zf.read(info)
+                except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                    yield Entry(rel=entry.rel, error=f"corrupt archive member ({exc})")
+                    continue
+                yield Entry(rel=entry.rel, data=data)
+
+
+def _zip(src: Path) -> Source:
+    with zipfile.ZipFile(src) as zf:
+        infos = [i for i in zf.infolist() if not i.is_dir()]
+    kept = sorted((i for i in infos if not is_ignored(i.filename)), key=lambda i: i.filename)
+    return Source("zip", len(kept), len(infos) - len(kept), _zip_entries(src, kept))
+
+
+def _tar_entries(src: Path, members: list[tarfile.TarInfo]) -> Iterator[Entry]:
+    with tarfile.open(src, "r:*") as tf:
+        for m in members:  # archive order: a .tar.gz cannot seek backwards cheaply
+            if m.issym() or m.islnk():
+                kind = "symbolic" if m.issym() else "hard"
+                yield Entry(rel=m.name, error=f"{kind} link in archive (refused)")
+            elif m.isdev():
+                yield Entry(rel=m.name, error="device file or FIFO in archive (refused)")
+            elif not m.isfile():
+                yield Entry(rel=m.name, error="not a regular file")
+            elif m.size > MAX_FILE_BYTES:
+                yield Entry(rel=m.name, error=f"larger than {MAX_FILE_BYTES} bytes")
+            else:
+                entry = _checked(m.name)
+                if entry.error:
+                    yield entry
+                    continue
+                try:
+                    data = tf.extractfile(m).read()
+                except (tarfile.TarError, OSError, EOFError) as exc:
+                    yield Entry(rel=entry.rel, error=f"corrupt archive member ({exc})")
+                    continue
+                yield Entry(rel=entry.rel, data=data)
+
+
+def _tar(src: Path) -> Source:
+    try:
+        with tarfile.open(src, "r:*") as tf:
+            members = [m for m in tf.getmembers() if not m.isdir()]
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise SourceError(f"{src}: corrupt tar archive ({exc})") from None
+    kept = [m for m in members if not is_ignored(m.name)]
+    return Source("tar", len(kept), len(members) - len(kept), _tar_entries(src, kept))
+
+
+def open_source(src: str | os.PathLike) -> Source:
+    """Recognise SRC by content: a folder (recursive), a zip or a tar (plain, gz, bz2, xz)."""
+    path = Path(src)
+    if not path.exists():
+        raise SourceError(f"{path}: no such file or folder")
+    if path.is_dir():
+        return _folder(path)
+    if zipfile.is_zipfile(path):
+        try:
+            return _zip(path)
+        except zipfile.BadZipFile as exc:
+            raise SourceError(f"{path}: corrupt zip archive ({exc})") from None
+    if tarfile.is_tarfile(path):
+        return _tar(path)
+    raise SourceError(f"{path}: not a folder, a .zip or a .tar(.gz) archive")
