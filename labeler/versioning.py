@@ -1,0 +1,387 @@
+"""Dataset versions: a snapshot of ``datasets/NAME`` tracked by DVC, pinned by a git tag ``NAME@vN``.
+
+``create_version`` gates on completeness, writes the label snapshot (:mod:`labeler.snapshot`),
+runs ``dvc add datasets/NAME``, commits the ``.dvc`` file and tags the commit. Training code then
+pins ``NAME@vN`` with ``dvc.api`` (see ``scripts/train_example.py``).
+
+DVC fails when two of its commands overlap in one repo, so every git/DVC operation here runs
+under :func:`version_lock`, a cross-process ``flock`` on ``.labeler/version.lock`` shared by the
+CLI and the web server. A journal file records an operation in flight; finding it when taking
+the lock means the previous holder died (``kill -9``), and :func:`_recover` removes what it left
+behind (temp snapshot dirs, git's ``index.lock``, DVC's unheld ``.dvc/tmp/lock``).
+
+DVC runs from Labeler's own interpreter (``sys.executable -m dvc``), never a ``dvc`` on PATH,
+with absolute paths.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labeler.workspace import CONFIG_DIR, Workspace
+
+LOCK_FILE = "version.lock"
+JOURNAL_FILE = "version.journal"
+TMP_DIR = "tmp"
+DEFAULT_LOCK_TIMEOUT = 600.0
+SUMMARY_TRAILER = "Labeler-Summary: "
+_FALLBACK_IDENTITY = ["-c", "user.name=Labeler", "-c", "user.email=labeler@localhost"]
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class VersionError(RuntimeError):
+    """A version operation that cannot go ahead; the message says why and what to do."""
+
+
+class IncompleteDataset(VersionError):
+    """The completeness gate refused a version; ``report`` is the gate's report."""
+
+    def __init__(self, message: str, report) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One tagged version of a dataset, as ``version list`` shows it."""
+
+    name: str
+    number: int
+    commit: str
+    date: str  # ISO 8601, the tag's date
+    message: str
+    counts: dict = field(default_factory=dict)
+
+    @property
+    def tag(self) -> str:
+        return version_tag(self.name, self.number)
+
+
+def version_tag(name: str, number: int) -> str:
+    return f"{name}@v{number}"
+
+
+def check_name(name: str) -> str:
+    """Refuse dataset names that are not safe as a path component and in a git tag."""
+    if not _NAME_RE.match(name) or name.endswith((".lock", ".")) or ".." in name:
+        raise VersionError(
+            f"dataset name {name!r} cannot be versioned: use letters, digits, '.', '_' and '-'"
+        )
+    return name
+
+
+def parse_version(name: str, version: str | int) -> int:
+    """``3``, ``"3"``, ``"v3"`` or ``"NAME@v3"`` -> 3."""
+    text = str(version).strip()
+    if text.startswith(f"{name}@"):
+        text = text[len(name) + 1 :]
+    match = re.fullmatch(r"v?([1-9][0-9]*)", text)
+    if not match:
+        raise VersionError(f"bad version {version!r}: expected vN, N or {name}@vN (e.g. v2)")
+    return int(match.group(1))
+
+
+# --- running git and DVC -------------------------------------------------------------------
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "DVC_NO_ANALYTICS": "1", "GIT_TERMINAL_PROMPT": "0"}
+
+
+def _run(args: list[str], cwd: Path, what: str) -> str:
+    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=_env())
+    if proc.returncode != 0:
+        detail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
+        raise VersionError(f"{what} failed: " + " | ".join(line for line in detail[-6:] if line))
+    return proc.stdout
+
+
+def git(ws: Workspace, *args: str, identity: bool = False) -> str:
+    """Run git in the workspace; ``identity`` adds a fallback author if git has none set."""
+    extra = _FALLBACK_IDENTITY if identity and not _has_identity(ws.root) else []
+    return _run(["git", *extra, *args], ws.root, f"git {args[0]}")
+
+
+def _has_identity(root: Path) -> bool:
+    proc = subprocess.run(
+        ["git", "config", "user.email"], cwd=root, capture_output=True, text=True, env=_env()
+    )
+    return bool(proc.stdout.strip())
+
+
+def dvc(ws: Workspace, *args: str) -> str:
+    """Run DVC from Labeler's own interpreter (never whatever ``dvc`` is on PATH)."""
+    return _run([sys.executable, "-m", "dvc", *args], ws.root, f"dvc {args[0]}")
+
+
+# --- the lock ------------------------------------------------------------------------------
+
+
+@contextmanager
+def version_lock(
+    ws: Workspace, what: str, *, timeout: float = DEFAULT_LOCK_TIMEOUT
+) -> Iterator[None]:
+    """Hold ``.labeler/version.lock`` (blocking up to ``timeout`` s) around a git/DVC operation."""
+    cfg = ws.root / CONFIG_DIR
+    cfg.mkdir(exist_ok=True)
+    path = cfg / LOCK_FILE
+    with open(path, "a+", encoding="utf-8") as fh:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    fh.seek(0)
+                    holder = fh.read().strip() or "another process"
+                    raise VersionError(
+                        f"timed out after {timeout:.0f} s waiting for {path} "
+                        f"(held by {holder}); try again when it finishes"
+                    ) from None
+                time.sleep(0.2)
+        try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"pid {os.getpid()}: {what}\n")
+            fh.flush()
+            _recover(ws)
+            journal = cfg / JOURNAL_FILE
+            journal.write_text(json.dumps({"pid": os.getpid(), "what": what}), encoding="utf-8")
+            yield
+            journal.unlink(missing_ok=True)
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def tmp_dir(ws: Workspace) -> Path:
+    """A fresh scratch dir on the workspace's filesystem (so ``os.replace`` can move it in)."""
+    path = ws.root / CONFIG_DIR / TMP_DIR / f"version-{os.getpid()}-{time.time_ns()}"
+    path.mkdir(parents=True)
+    return path
+
+
+def _recover(ws: Workspace) -> None:
+    """Clean up after a version operation that died holding the lock (we hold it now)."""
+    for stale in (ws.root / CONFIG_DIR / TMP_DIR).glob("version-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    journal = ws.root / CONFIG_DIR / JOURNAL_FILE
+    if not journal.exists():
+        return
+    # Only a Labeler version operation writes to git here while the journal exists, so
+    # an index.lock now is the one a killed `git commit` left.
+    git_dir = Path(git(ws, "rev-parse", "--absolute-git-dir").strip())
+    (git_dir / "index.lock").unlink(missing_ok=True)
+    dvc_lock = ws.root / ".dvc" / "tmp" / "lock"
+    if dvc_lock.exists():
+        with open(dvc_lock, "a") as fh:
+            try:  # DVC holds it with flock too: if we can take it, nobody is using it
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return
+            dvc_lock.unlink(missing_ok=True)
+    journal.unlink(missing_ok=True)
+
+
+# --- versions ------------------------------------------------------------------------------
+
+
+def list_versions(ws: Workspace, name: str) -> list[VersionInfo]:
+    """Every ``NAME@vN`` tag, oldest first, with its message and the counts recorded in it."""
+    fmt = "%(refname:strip=2)%00%(*objectname)%(objectname)%00%(creatordate:iso-strict)%00%(contents)%01"
+    out = git(ws, "for-each-ref", f"--format={fmt}", f"refs/tags/{name}@v*")
+    versions = []
+    for record in out.split("\x01"):
+        parts = record.strip("\n").split("\x00")
+        if len(parts) != 4:
+            continue
+        tag, commit, date, body = parts
+        match = re.fullmatch(re.escape(name) + r"@v([1-9][0-9]*)", tag)
+        if not match:
+            continue
+        message, counts = _parse_tag_body(body)
+        versions.append(VersionInfo(name, int(match.group(1)), commit[:40], date, message, counts))
+    return sorted(versions, key=lambda v: v.number)
+
+
+def _parse_tag_body(body: str) -> tuple[str, dict]:
+    lines, counts = [], {}
+    for line in body.strip().splitlines():
+        if line.startswith(SUMMARY_TRAILER):
+            try:
+                counts = json.loads(line[len(SUMMARY_TRAILER) :])
+            except json.JSONDecodeError:
+                counts = {}
+        else:
+            lines.append(line)
+    return "\n".join(lines).strip(), counts
+
+
+def get_version(ws: Workspace, name: str, version: str | int) -> VersionInfo:
+    number = parse_version(name, version)
+    versions = list_versions(ws, name)
+    for info in versions:
+        if info.number == number:
+            return info
+    known = ", ".join(f"v{v.number}" for v in versions) or "none"
+    raise VersionError(f"no version {version_tag(name, number)} (versions of {name}: {known})")
+
+
+def add_remote(ws: Workspace, url: str, *, name: str = "storage") -> str:
+    """Make ``url`` (a URL or a local path) DVC's default remote and commit ``.dvc/config``.
+
+    Returns the URL as configured (local paths made absolute).
+    """
+    if "://" not in url and not re.match(r"^[\w.-]+@[\w.-]+:", url):
+        url = str(Path(url).expanduser().resolve())
+    with version_lock(ws, f"remote add {url}"):
+        dvc(ws, "remote", "add", "--force", "--default", name, url)
+        paths = _dvc_meta_paths(ws)
+        git(ws, "add", "--", *paths)
+        git(ws, "commit", "-q", "--allow-empty", "-m", f"DVC remote {name}: {url}", "--", *paths,
+            identity=True)  # fmt: skip
+    return url
+
+
+def _dvc_meta_paths(ws: Workspace) -> list[str]:
+    """DVC's own files a clone needs (config with the remote, ignores)."""
+    candidates = [".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore"]
+    return [p for p in candidates if (ws.root / p).exists()]
+
+
+# --- create and checkout -------------------------------------------------------------------
+
+
+class PushFailed(VersionError):
+    """The version was made and tagged, but ``dvc push`` failed; ``version`` says which."""
+
+    def __init__(self, message: str, version: VersionInfo) -> None:
+        super().__init__(message)
+        self.version = version
+
+
+def _dvc_file(ws: Workspace, name: str) -> Path:
+    return ws.dataset_dir(name).with_suffix(".dvc")
+
+
+def create_version(
+    ws: Workspace,
+    name: str,
+    *,
+    message: str,
+    allow_incomplete: bool = False,
+    push: bool = False,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> tuple[VersionInfo, dict]:
+    """Gate, snapshot, ``dvc add``, commit and tag ``NAME@vN``; return the version and manifest.
+
+    Raises :class:`IncompleteDataset` (with the report) when the completeness gate blocks and
+    ``allow_incomplete`` is false; nothing is written then.
+    """
+    from labeler.snapshot import build_snapshot, run_gate, swap_in
+
+    check_name(name)
+    if not message.strip():
+        raise VersionError("a version needs a message (-m 'what changed')")
+    with version_lock(ws, f"version create {name}", timeout=lock_timeout):
+        report = run_gate(ws, name)
+        if report.blocking and not allow_incomplete:
+            raise IncompleteDataset(
+                f"dataset {name!r} is not complete ({'; '.join(report.blockers)}): finish it "
+                f"or pass --allow-incomplete to version it anyway",
+                report,
+            )
+        if not ws.dataset_dir(name).is_dir():
+            raise VersionError(f"{ws.dataset_dir(name)} does not exist: nothing to version")
+        number = max((v.number for v in list_versions(ws, name)), default=0) + 1
+        tag = version_tag(name, number)
+        gate = {
+            "complete": not report.blocking,
+            "allowed_incomplete": bool(report.blocking and allow_incomplete),
+            "blockers": list(report.blockers),
+            "summary": report.summary(),
+        }
+        info = {"version": number, "tag": tag, "message": message, "created_by": ws.user}
+        scratch = tmp_dir(ws)
+        try:
+            labels, manifest = build_snapshot(ws, name, scratch, info=info, gate=gate)
+            swap_in(labels, ws.dataset_dir(name), scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        dvc(ws, "add", "--quiet", str(ws.dataset_dir(name)))
+        paths = [f"datasets/{name}.dvc", "datasets/.gitignore", *_dvc_meta_paths(ws)]
+        git(ws, "add", "--", *paths)
+        git(ws, "commit", "-q", "--allow-empty", "-m", f"{tag}: {message}", "--", *paths,
+            identity=True)  # fmt: skip
+        counts = manifest["counts"]
+        summary = {k: counts[k] for k in ("images", "boxes", "images_by_state", "boxes_by_label")}
+        summary["complete"] = gate["complete"]
+        body = f"{message}\n\n{SUMMARY_TRAILER}{json.dumps(summary, sort_keys=True)}\n"
+        git(ws, "tag", "-a", tag, "-m", body, identity=True)
+        version = get_version(ws, name, number)
+        if push:
+            try:
+                dvc(ws, "push", "--quiet", str(_dvc_file(ws, name)))
+            except VersionError as exc:
+                raise PushFailed(
+                    f"{tag} was created, but {exc}; run `labeler version push` or "
+                    f"`dvc push` once the remote is reachable",
+                    version,
+                ) from exc
+    return version, manifest
+
+
+def checkout_version(
+    ws: Workspace, name: str, version: str | int, *, force: bool = False
+) -> VersionInfo:
+    """Restore ``datasets/NAME`` (images and labels/) to a version's files.
+
+    Refuses when the dataset folder holds changes that are in no version (they would be lost)
+    unless ``force``. The database is not touched: see :func:`restore_database`.
+    """
+    check_name(name)
+    info = get_version(ws, name, version)
+    dvc_path = _dvc_file(ws, name)
+    with version_lock(ws, f"version checkout {info.tag}"):
+        if not force and dvc_path.exists() and ws.dataset_dir(name).exists():
+            status = json.loads(dvc(ws, "status", "--json", str(dvc_path)) or "{}")
+            changes = [
+                change
+                for entries in status.values()
+                for entry in entries
+                if isinstance(entry, dict)
+                for change in entry.get("changed outs", {}).values()
+            ]
+            if "modified" in changes:
+                raise VersionError(
+                    f"datasets/{name} has changes that are in no version (new or edited files "
+                    f"since the last `labeler version create`); version them first, or pass "
+                    f"--force to discard them"
+                )
+        git(ws, "checkout", info.tag, "--", f"datasets/{name}.dvc")
+        dvc(ws, "checkout", "--quiet", "--force", str(dvc_path))
+    return info
+
+
+def restore_database(ws: Workspace, name: str) -> None:
+    """Load the checked-out ``labels/labelstudio.json`` back into the database."""
+    from labeler.cli import cli
+
+    path = ws.dataset_dir(name) / "labels" / "labelstudio.json"
+    if not path.is_file():
+        raise VersionError(f"{path} is missing: check out a version first")
+    cli.main(
+        ["import", "labelstudio", str(path), "--dataset", name, "--workspace", str(ws.root)],
+        standalone_mode=False,
+    )
