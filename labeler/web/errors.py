@@ -1,0 +1,152 @@
+"""JSON errors for the API and strict request parsing.
+
+Every error under ``/api/`` answers ``{"error": <code>, "detail": <message>}``
+with the matching status, so scripts and the annotator never have to parse
+an HTML error page. ``error`` is a stable machine-readable code:
+
+=====  ====================  ===============================================
+ 400   ``bad_request``       malformed JSON, missing field, wrong type
+ 403   ``csrf``              missing or wrong ``X-CSRF-Token``
+ 404   ``not_found``         unknown id or route
+ 405   ``method_not_allowed``
+ 409   ``conflict``          stale ``version``; the body has ``current``
+ 413   ``too_large``         body over ``MAX_CONTENT_LENGTH``
+ 422   ``invalid``           well-formed but invalid values
+ 500   ``internal``
+=====  ====================  ===============================================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+CODES = {
+    400: "bad_request",
+    403: "csrf",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    422: "invalid",
+    500: "internal",
+}
+
+
+class ApiError(Exception):
+    """An API failure with its HTTP status; ``extra`` keys are merged into the body."""
+
+    def __init__(self, status: int, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.extra = extra
+
+
+def bad_request(detail: str) -> ApiError:
+    return ApiError(400, detail)
+
+
+def invalid(detail: str) -> ApiError:
+    return ApiError(422, detail)
+
+
+def not_found(detail: str) -> ApiError:
+    return ApiError(404, detail)
+
+
+def error_response(status: int, detail: str, **extra: Any) -> Response:
+    body = {"error": CODES.get(status, "error"), "detail": detail, **extra}
+    resp = jsonify(body)
+    resp.status_code = status
+    return resp
+
+
+class _NonFinite(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> float:
+    # Python's json accepts NaN/Infinity literals that no JSON client should send.
+    raise _NonFinite(name)
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, parsed strictly (no NaN/Infinity, object at top level)."""
+    raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
+    if not raw.strip():
+        raise bad_request("request body must be a JSON object, got an empty body")
+    try:
+        data = json.loads(raw, parse_constant=_reject_constant)
+    except _NonFinite as exc:
+        raise invalid(f"non-finite number {exc} in JSON body") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise bad_request(f"malformed JSON body: {exc}") from None
+    if not isinstance(data, dict):
+        raise bad_request(f"request body must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+_TYPES = {
+    "number": (int, float),
+    "int": (int,),
+    "str": (str,),
+    "bool": (bool,),
+    "list": (list,),
+    "dict": (dict,),
+}
+
+
+def field(
+    data: dict[str, Any], name: str, kind: str, *, required: bool = True, default: Any = None
+) -> Any:
+    """``data[name]`` checked to be of ``kind`` (400 when missing or mistyped).
+
+    Numbers must be finite (422 otherwise: 1e999 parses to infinity).
+    """
+    if name not in data or (data[name] is None and not required):
+        if required:
+            raise bad_request(f"missing field {name!r}")
+        return default
+    value = data[name]
+    ok = isinstance(value, _TYPES[kind]) and (kind == "bool" or not isinstance(value, bool))
+    if not ok:
+        raise bad_request(f"field {name!r} must be a {kind}, got {json.dumps(value)[:80]}")
+    if kind == "number" and not math.isfinite(value):
+        raise invalid(f"field {name!r} must be a finite number, got {value!r}")
+    return value
+
+
+def _is_api() -> bool:
+    return request.path.startswith("/api/")
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return error_response(exc.status, exc.detail, **exc.extra)
+
+    @app.errorhandler(StaleDataError)
+    def _stale(exc: StaleDataError):
+        return error_response(409, "the object was changed by someone else; reload it")
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        if not _is_api():
+            return exc
+        return error_response(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if not _is_api():
+            return Response("Internal server error", status=500, mimetype="text/plain")
+        return error_response(500, f"internal error: {type(exc).__name__}")

@@ -1,0 +1,93 @@
+"""HTML pages: datasets, one dataset's thumbnail grid, and the annotator shell.
+
+Pages render server-side data only through Jinja (autoescaped); scripts get
+their data from ``data-*`` attributes, never from inline JavaScript (the CSP
+forbids it).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+from sqlalchemy import select
+
+from labeler.store.models import IMAGE_STATES, Dataset, Image
+from labeler.web.api import image_filters
+from labeler.web.common import (
+    dataset_counts,
+    image_item,
+    label_json,
+    list_images,
+    neighbours,
+    workspace,
+)
+from labeler.web.csrf import csrf_token
+from labeler.web.errors import ApiError
+
+bp = Blueprint("pages", __name__)
+
+
+@bp.get("/")
+def datasets():
+    with workspace().sessions() as s:
+        rows = list(s.scalars(select(Dataset).order_by(Dataset.name)))
+        counts = dataset_counts(s, [d.id for d in rows])
+        items = [
+            {"id": d.id, "name": d.name, "counts": counts[d.id], "labels": d.labels} for d in rows
+        ]
+        return render_template("datasets.html", datasets=items, states=IMAGE_STATES)
+
+
+@bp.get("/datasets/<int:dataset_id>")
+def dataset(dataset_id: int):
+    with workspace().sessions() as s:
+        ds = s.get(Dataset, dataset_id)
+        if ds is None:
+            abort(404)
+        try:
+            filters = image_filters(ds)
+        except ApiError as exc:
+            abort(400, exc.detail)
+        rows, nxt = list_images(s, ds, **filters)
+        label = next((lab for lab in ds.labels if lab.id == filters["label_id"]), None)
+        return render_template(
+            "dataset.html",
+            dataset=ds,
+            labels=ds.labels,
+            counts=dataset_counts(s, [ds.id])[ds.id],
+            images=[image_item(im, ds) for im in rows],
+            next_cursor=nxt,
+            states=IMAGE_STATES,
+            filters={
+                "state": filters["state"] or "",
+                "label": label.name if label else "",
+                "undecided": filters["undecided"],
+                "page": filters["after"],
+            },
+            base_query={k: v for k, v in request.args.items() if k != "page"},
+        )
+
+
+@bp.get("/images/<int:image_id>")
+def annotate(image_id: int):
+    """The annotator (``templates/annotate.html``, owned by the front-end)."""
+    with workspace().sessions() as s:
+        im = s.get(Image, image_id)
+        if im is None:
+            abort(404)
+        ds = im.dataset
+        item = image_item(im, ds)
+        return render_template(
+            "annotate.html",
+            image={
+                "id": im.id,
+                "width": im.width,
+                "height": im.height,
+                "rel_path": item["path"],
+                "state": im.state,
+                "version": im.version,
+            },
+            dataset={"id": ds.id, "name": ds.name},
+            labels=[label_json(lab) for lab in ds.labels],
+            csrf_token=csrf_token(),
+            **neighbours(s, im),
+        )
