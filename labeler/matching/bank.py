@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from labeler.matching.geometry import Box, box_inside
-from labeler.matching.ncc import unit_template
+from labeler.matching.ncc import template_integrals, unit_template
 from labeler.matching.preprocess import (
     VAR_FLOOR,
     check_image,
@@ -135,6 +135,7 @@ class Template:
     size: tuple[float, float]
     factor: int
     planes: np.ndarray
+    integrals: tuple[np.ndarray, np.ndarray]
 
 
 def level_factor(w: float, h: float) -> int:
@@ -181,7 +182,18 @@ def build_bank(
                 f = level_factor(tw, th)
                 small = resize(np.ascontiguousarray(crop), round(tw / f), round(th / f))
                 planes = unit_template(small)
-                bank.append(Template(i, ex.label, float(s), (angle, flip), (tw, th), f, planes))
+                bank.append(
+                    Template(
+                        i,
+                        ex.label,
+                        float(s),
+                        (angle, flip),
+                        (tw, th),
+                        f,
+                        planes,
+                        template_integrals(planes),
+                    )
+                )
     return bank
 
 

@@ -25,6 +25,9 @@ from labeler.matching.preprocess import check_image, is_color, to_float, value_r
 MATCHER_VERSION = "labeler-tm-1"
 DEFAULT_SCALES = (0.8, 0.9, 1.0, 1.1, 1.25)
 EXCLUDE_IOU = 0.5
+# A template may hang this fraction of its width/height off the image edge:
+# objects cut by the border are common (half the boxes in blood smears).
+OVERHANG = 0.5
 
 
 @dataclass(frozen=True)
@@ -154,32 +157,38 @@ class Matcher:
         excl = as_boxes(exclude if exclude is not None else [])
         color = self._color and is_color(target)
         rng = value_range(target)
+        bank = self._bank(color)
+        pads: dict[int, tuple[int, int]] = {}
+        for t in bank:
+            oy, ox = _overhang(t)
+            py, px = pads.get(t.factor, (0, 0))
+            pads[t.factor] = (max(py, oy), max(px, ox))
         levels: dict[int, Level] = {}
         boxes, scores, labels = [], [], []
-        for t in self._bank(color):
+        for t in bank:
             lvl = levels.get(t.factor)
             if lvl is None:
-                lvl = levels[t.factor] = self._level(target, t.factor, color, rng)
+                lvl = levels[t.factor] = self._level(target, t.factor, color, rng, pads[t.factor])
             th, tw = t.planes.shape[:2]
-            if th > lvl.shape[0] or tw > lvl.shape[1]:
+            if th > lvl.size[0] or tw > lvl.size[1]:
                 continue  # this scale is bigger than the target
-            score = lvl.ncc(t.planes)
+            oy, ox = _overhang(t)
+            score = lvl.ncc(t.planes, (oy, ox), t.integrals)
             idx = local_peaks(score, self.min_score)
             if idx.size == 0:
                 continue
             dx, dy = _subpixel(score, idx)
             rows, cols = np.divmod(idx, score.shape[1])
-            fx, fy = width / lvl.shape[1], height / lvl.shape[0]
+            fx, fy = width / lvl.size[1], height / lvl.size[0]
             # Centre of the matched window in target pixels, then the box of the
-            # template's own (full-resolution) size around it.
-            cx = (cols + dx + tw / 2.0) * fx
-            cy = (rows + dy + th / 2.0) * fy
+            # template's own (full-resolution) size around it, clipped to the
+            # image as an annotator would draw a cut object.
+            cx = (cols - ox + dx + tw / 2.0) * fx
+            cy = (rows - oy + dy + th / 2.0) * fy
             w, h = t.size
-            boxes.append(
-                np.column_stack(
-                    [cx - w / 2.0, cy - h / 2.0, np.full_like(cx, w), np.full_like(cy, h)]
-                )
-            )
+            x0, y0 = np.clip(cx - w / 2.0, 0, width), np.clip(cy - h / 2.0, 0, height)
+            x1, y1 = np.clip(cx + w / 2.0, 0, width), np.clip(cy + h / 2.0, 0, height)
+            boxes.append(np.column_stack([x0, y0, x1 - x0, y1 - y0]))
             scores.append(score.ravel()[idx].astype(np.float64))
             labels.extend([t.label] * idx.size)
         if not boxes:
@@ -201,13 +210,21 @@ class Matcher:
         ]
 
     @staticmethod
-    def _level(target: np.ndarray, factor: int, color: bool, rng: tuple[float, float]) -> Level:
+    def _level(
+        target: np.ndarray, factor: int, color: bool, rng: tuple[float, float], pad: tuple[int, int]
+    ) -> Level:
         img = target
         if factor > 1:
             height, width = target.shape[:2]
             size = (max(1, round(width / factor)), max(1, round(height / factor)))
             img = cv2.resize(target, size, interpolation=cv2.INTER_AREA)
-        return Level(to_float(img, color=color, value_range=rng), factor)
+        return Level(to_float(img, color=color, value_range=rng), factor, pad)
+
+
+def _overhang(t: Template) -> tuple[int, int]:
+    """Rows and columns template ``t`` may hang off each image edge, at its level."""
+    th, tw = t.planes.shape[:2]
+    return int(th * OVERHANG), int(tw * OVERHANG)
 
 
 def match_image(

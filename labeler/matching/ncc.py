@@ -41,7 +41,7 @@ def unit_template(planes: np.ndarray) -> np.ndarray:
 
 
 class Level:
-    """One image at one resolution, with what NCC against it needs.
+    """One image at one resolution, zero-padded, with what NCC against it needs.
 
     Parameters
     ----------
@@ -49,75 +49,144 @@ class Level:
         Values on an 8-bit scale (see :func:`labeler.matching.preprocess.to_float`).
     factor : float
         How many original pixels one pixel of this level spans (1 = full size).
+    pad : (int, int)
+        Rows and columns of padding on each side: how far a template may hang
+        off the image edge (objects cut by the border are still objects).
     """
 
-    def __init__(self, planes: np.ndarray, factor: float) -> None:
+    def __init__(self, planes: np.ndarray, factor: float, pad: tuple[int, int] = (0, 0)) -> None:
         self.factor = float(factor)
+        self.size = planes.shape[:2]
+        self.pad = (int(pad[0]), int(pad[1]))
         # Centring on the global mean does not change NCC but keeps the float32
-        # correlation sums and the float64 integral differences small.
+        # correlation sums and the float64 integral differences small; padding
+        # with 0 then means "no signal" and the masked NCC ignores it anyway.
         centred = planes - planes.mean(axis=(0, 1), keepdims=True)
-        self.shape = centred.shape
-        self.planes = [np.ascontiguousarray(centred[:, :, c]) for c in range(centred.shape[2])]
-        self._integrals: tuple[np.ndarray, np.ndarray] | None = None
-        self._inv_norm: dict[tuple[int, int], np.ndarray] = {}
+        py, px = self.pad
+        centred = np.pad(centred, ((py, py), (px, px), (0, 0)))
+        self.channels = centred.shape[2]
+        self.planes = [np.ascontiguousarray(centred[:, :, c]) for c in range(self.channels)]
+        s, sq = cv2.integral2(
+            centred if self.channels > 1 else self.planes[0], sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F
+        )
+        self._s = s.reshape(s.shape[0], s.shape[1], self.channels)
+        self._sq = sq.reshape(s.shape[0], s.shape[1], self.channels).sum(axis=2)
 
-    def _sums(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._integrals is None:
-            h, w, c = self.shape
-            stacked = np.dstack(self.planes) if c > 1 else self.planes[0]
-            s, sq = cv2.integral2(stacked, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F)
-            s = s.reshape(h + 1, w + 1, c)
-            sq = sq.reshape(h + 1, w + 1, c).sum(axis=2)
-            self._integrals = (s, sq)
-        return self._integrals
-
-    def inv_norm(self, h: int, w: int) -> np.ndarray:
-        """``1 / ||window - window mean||`` for every ``h`` x ``w`` window.
-
-        Returns
-        -------
-        numpy.ndarray, shape (H - h + 1, W - w + 1), float32
-            0 where the window is flat (variance under ``VAR_FLOOR``), so that
-            flat windows score 0 instead of amplified noise.
-        """
-        key = (h, w)
-        got = self._inv_norm.get(key)
-        if got is not None:
-            return got
-        s, sq = self._sums()
-        n = float(h * w)
-
-        def win(a: np.ndarray) -> np.ndarray:
-            return a[h:, w:] - a[:-h, w:] - a[h:, :-w] + a[:-h, :-w]
-
-        ws = win(s)
-        var = win(sq) - (ws * ws).sum(axis=-1) / n  # sum of squared deviations
-        floor = VAR_FLOOR * n * self.shape[2]
-        out = np.zeros(var.shape, dtype=np.float32)
-        ok = var > floor
-        out[ok] = 1.0 / np.sqrt(var[ok])
-        self._inv_norm[key] = out
-        return out
-
-    def ncc(self, template: np.ndarray) -> np.ndarray:
-        """NCC map of a :func:`unit_template` over this level.
+    def ncc(
+        self,
+        template: np.ndarray,
+        overhang: tuple[int, int] = (0, 0),
+        integrals: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """NCC map of a :func:`unit_template`, over the visible part of each window.
 
         Parameters
         ----------
-        template : numpy.ndarray, shape (h, w, C), float32, h <= H and w <= W
+        template : numpy.ndarray, shape (h, w, C), float32
+        overhang : (int, int)
+            Rows/columns the window may extend past each image edge, at most
+            ``pad``. Partial windows are scored on their in-image pixels only
+            (masked NCC), so a cell cut by the border still scores high.
 
         Returns
         -------
-        numpy.ndarray, shape (H - h + 1, W - w + 1), float32, values in [-1, 1].
+        numpy.ndarray, shape (H - h + 1 + 2 * oy, W - w + 1 + 2 * ox), float32
+            Values in [-1, 1]; ``[r, c]`` is the window whose top-left corner
+            is at image row ``r - oy``, column ``c - ox``. 0 for flat windows.
+        integrals : optional
+            ``template_integrals(template)``, cached by the caller.
         """
-        h, w = template.shape[:2]
+        h, w, _ = template.shape
+        oy, ox = overhang
+        height, width = self.size
+        y0, x0 = self.pad[0] - oy, self.pad[1] - ox
+        ys, xs = slice(y0, y0 + height + 2 * oy), slice(x0, x0 + width + 2 * ox)
         acc = None
         for c, plane in enumerate(self.planes):
-            r = cv2.matchTemplate(plane, np.ascontiguousarray(template[:, :, c]), cv2.TM_CCORR)
+            t = np.ascontiguousarray(template[:, :, c])
+            r = cv2.matchTemplate(plane[ys, xs], t, cv2.TM_CCORR)
             acc = r if acc is None else acc + r
-        out = acc * self.inv_norm(h, w)
-        # Rounding can push a perfect match a hair past 1.
+        ny, nx = acc.shape
+
+        def win(a: np.ndarray) -> np.ndarray:
+            return (
+                a[y0 + h : y0 + h + ny, x0 + w : x0 + w + nx]
+                - a[y0 : y0 + ny, x0 + w : x0 + w + nx]
+                - a[y0 + h : y0 + h + ny, x0 : x0 + nx]
+                + a[y0 : y0 + ny, x0 : x0 + nx]
+            )
+
+        s_img = win(self._s)  # (ny, nx, C) sums over the in-image pixels
+        sq_img = win(self._sq)
+        n = float(h * w)
+        var_img = sq_img - _sumsq(s_img) / n
+        out = np.zeros((ny, nx), dtype=np.float32)
+        ok = var_img > VAR_FLOOR * n * self.channels
+        out[ok] = acc[ok] / np.sqrt(var_img[ok])
+        if not (oy or ox):
+            return np.clip(out, -1.0, 1.0, out=out)
+        # Windows hanging off an edge (a band oy rows / ox columns wide) need
+        # the masked formula; the interior, the bulk, keeps the plain one.
+        ints = integrals if integrals is not None else template_integrals(template)
+        inner_rows = np.arange(oy, ny - oy)
+        for rows, cols in (
+            (np.arange(0, min(oy, ny)), np.arange(nx)),
+            (np.arange(max(ny - oy, oy), ny), np.arange(nx)),
+            (inner_rows, np.arange(0, min(ox, nx))),
+            (inner_rows, np.arange(max(nx - ox, ox), nx)),
+        ):
+            if rows.size and cols.size:
+                block = np.ix_(rows, cols)
+                y, x = rows - oy, cols - ox
+                out[block] = _masked_scores(
+                    ints, acc[block], s_img[block], sq_img[block], y, x, self.size, self.channels
+                )
         return np.clip(out, -1.0, 1.0, out=out)
+
+
+def _sumsq(a: np.ndarray) -> np.ndarray:
+    """Sum of squares over the last axis, ``(..., C) -> (...)``."""
+    out = a[..., 0] * a[..., 0]
+    for c in range(1, a.shape[-1]):
+        out += a[..., c] * a[..., c]
+    return out
+
+
+def template_integrals(template: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What masked NCC needs of a ``(h, w, C)`` template: its planes as
+    ``(C, h, w)`` float64 and its sum of squares over planes ``(h, w)``."""
+    t64 = template.astype(np.float64)
+    return np.ascontiguousarray(t64.transpose(2, 0, 1)), (t64 * t64).sum(axis=2)
+
+
+def _masked_scores(ints, acc, s_img, sq_img, y, x, size, channels):
+    """NCC restricted to the in-image part of windows at rows ``y``, columns ``x``.
+
+    The visible part of a window is a sub-rectangle of the template whose row
+    range depends on the row only and column range on the column only, so the
+    template sums over it are ``rows_visible @ T @ cols_visible.T``: two small
+    matrix products per plane. Shapes: ``acc``/``sq_img`` (len(y), len(x)),
+    ``s_img`` (len(y), len(x), C).
+    """
+    planes, sq_t = ints
+    _, h, w = planes.shape
+    height, width = size
+    r, c = np.arange(h), np.arange(w)
+    rows_vis = ((r >= -y[:, None]) & (r < height - y[:, None])).astype(np.float64)
+    cols_vis = ((c >= -x[:, None]) & (c < width - x[:, None])).astype(np.float64)
+    n = np.maximum(np.outer(rows_vis.sum(1), cols_vis.sum(1)), 1.0)
+    s_t = rows_vis @ planes @ cols_vis.T  # (C, ny, nx)
+    num = acc.astype(np.float64)
+    var_t = rows_vis @ sq_t @ cols_vis.T
+    var_img = sq_img.copy()
+    for k in range(planes.shape[0]):
+        num -= s_img[..., k] * s_t[k] / n
+        var_t -= s_t[k] * s_t[k] / n
+        var_img -= s_img[..., k] * s_img[..., k] / n
+    ok = (var_img > VAR_FLOOR * n * channels) & (var_t > 1e-3)
+    out = np.zeros(num.shape, dtype=np.float32)
+    out[ok] = num[ok] / np.sqrt(var_img[ok] * var_t[ok])
+    return out
 
 
 def local_peaks(score: np.ndarray, threshold: float) -> np.ndarray:
