@@ -269,9 +269,23 @@ class AnnotatorPage:
         return float(self.data(name))
 
     def wait_data(self, name: str, value) -> None:
-        camel = "".join(w if i == 0 else w.title() for i, w in enumerate(name.split("-")))
-        js = "([n, v]) => document.querySelector('#annotator').dataset[n] === v"
-        self.page.wait_for_function(js, arg=[camel, str(value)])
+        # Not wait_for_function: the page's CSP (no 'unsafe-eval') rightly refuses it.
+        from playwright.sync_api import expect
+
+        expect(self.page.locator("#annotator")).to_have_attribute(f"data-{name}", str(value))
+
+    def wait_until(self, name: str, test, *, timeout: float = 10.0) -> str:
+        """Poll ``data-<name>`` until ``test(value)`` holds; return the value."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.data(name)
+            if test(value):
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"data-{name} is still {value!r} after {timeout} s")
+            self.page.wait_for_timeout(50)
 
     def wait_saved(self) -> None:
         self.wait_data("save-state", "saved")

@@ -42,6 +42,7 @@ export function createEdits({ state, api, redraw }) {
     api.enqueue(async () => {
       const data = await api.post(`${imagePath()}/boxes`, body);
       meta(box, data);
+      if (status === "accepted" && state.image.state === "new") state.image.state = "in_progress";
       if (data && data.status && data.status !== status) {
         // The server creates accepted boxes; restore a re-created proposal's status.
         meta(box, await api.patch(`/boxes/${box.id}`, { status, version: box.version }));
@@ -202,11 +203,14 @@ export function createEdits({ state, api, redraw }) {
     });
   }
 
-  function replaceProposals(list) {
+  function replaceProposals(data) {
+    // The server says which undecided proposals it replaced; without that list, assume all.
+    const removed = Array.isArray(data.removed) ? new Set(data.removed) : null;
     for (const box of [...state.boxes.values()]) {
-      if (box.status === "proposed") removeBox(state, box);
+      if (box.status !== "proposed") continue;
+      if (removed ? removed.has(box.id) : true) removeBox(state, box);
     }
-    return list.map((data) => applyServerBox(addBox(state, {}), data));
+    return (data.proposals || []).map((item) => applyServerBox(addBox(state, {}), item));
   }
 
   function findSimilar(exemplars, { minScore } = {}) {
@@ -231,7 +235,7 @@ export function createEdits({ state, api, redraw }) {
             : { exemplars: exemplars.map((b) => ({ ...geometry(b), label: labelName(b) })) };
         if (minScore != null) body.min_score = minScore;
         const data = await api.post(`${imagePath()}/find-similar`, body);
-        command.added = replaceProposals((data && data.proposals) || []);
+        command.added = replaceProposals(data || {});
         state.exemplarIds = exemplars.map((b) => b.key);
         if (first) {
           state.undo.push(command);
