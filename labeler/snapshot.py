@@ -12,6 +12,7 @@ the old snapshot or the new one, never half of each.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -79,10 +80,8 @@ def _exporters() -> dict:
 
         FORMATS = {}
         for fmt in SNAPSHOT_FORMATS:
-            try:
+            with contextlib.suppress(ModuleNotFoundError):
                 FORMATS[fmt] = importlib.import_module(f"labeler.formats.{fmt}")
-            except ModuleNotFoundError:
-                pass
     return {fmt: FORMATS[fmt] for fmt in SNAPSHOT_FORMATS if fmt in FORMATS}
 
 
