@@ -260,14 +260,21 @@ def checkout_version(
     return info
 
 
-def restore_database(ws: Workspace, name: str) -> None:
-    """Load the checked-out ``labels/labelstudio.json`` back into the database."""
-    from labeler.cli import cli
+def restore_database(ws: Workspace, name: str):
+    """Import the checked-out ``labels/labelstudio.json`` into the database (one transaction).
+
+    Same as ``labeler import labelstudio datasets/NAME/labels/labelstudio.json --dataset NAME
+    --create-labels``: boxes of earlier imports on the matched images are replaced; boxes drawn
+    or matched in the database since are kept. Returns the importer's report.
+    """
+    from labeler.formats import FORMATS
+    from labeler.importer import ImportFailed, import_records
 
     path = ws.dataset_dir(name) / "labels" / "labelstudio.json"
     if not path.is_file():
         raise VersionError(f"{path} is missing: check out a version first")
-    cli.main(
-        ["import", "labelstudio", str(path), "--dataset", name, "--workspace", str(ws.root)],
-        standalone_mode=False,
-    )
+    try:
+        records = FORMATS["labelstudio"].parse(path)
+        return import_records(ws, name, records, source=path, create_labels=True)
+    except (ImportFailed, ValueError) as exc:
+        raise VersionError(f"restoring the database from {path} failed: {exc}") from exc

@@ -7,29 +7,19 @@ from functools import wraps
 
 import click
 
-from labeler.store.queries import NotFound
-from labeler.workspace import Workspace, WorkspaceError
-
-workspace_option = click.option(
-    "--workspace",
-    "-w",
-    "workspace",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Workspace directory (default: $LABELER_WORKSPACE or the current directory).",
-)
+from labeler.commands._common import pass_workspace
 
 
 def _handled(func):
-    """Turn Labeler's expected errors into one ``Error: ...`` line and exit 1."""
+    """Version errors become one ``Error: ...`` line (after the gate's report, if any)."""
 
     @wraps(func)
-    def wrapper(*args, workspace=None, **kwargs):
+    def wrapper(*args, **kwargs):
         from labeler.versioning import VersionError
 
         try:
-            return func(*args, ws=Workspace.find(workspace), **kwargs)
-        except (VersionError, WorkspaceError, NotFound, ValueError) as exc:
+            return func(*args, **kwargs)
+        except VersionError as exc:
             report = getattr(exc, "report", None)
             if report is not None:
                 from labeler.snapshot import gate_text
@@ -50,7 +40,7 @@ def version() -> None:
 @click.option("-m", "--message", required=True, help="What changed in this version.")
 @click.option("--allow-incomplete", is_flag=True, help="Version even if `check` finds gaps.")
 @click.option("--push", is_flag=True, help="`dvc push` to the default remote afterwards.")
-@workspace_option
+@pass_workspace
 @_handled
 def create(ws, name: str, message: str, allow_incomplete: bool, push: bool) -> None:
     """Snapshot dataset NAME (labels in every format + manifest), dvc add, commit, tag NAME@vN."""
@@ -81,7 +71,7 @@ def create(ws, name: str, message: str, allow_incomplete: bool, push: bool) -> N
 @version.command("list")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@workspace_option
+@pass_workspace
 @_handled
 def list_(ws, name: str, as_json: bool) -> None:
     """List the versions of dataset NAME: version, date, message, counts."""
@@ -117,7 +107,7 @@ def list_(ws, name: str, as_json: bool) -> None:
 @click.argument("v1")
 @click.argument("v2")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@workspace_option
+@pass_workspace
 @_handled
 def diff(ws, name: str, v1: str, v2: str, as_json: bool) -> None:
     """Images added/removed and boxes added/removed/moved/relabelled from V1 to V2."""
@@ -132,7 +122,7 @@ def diff(ws, name: str, v1: str, v2: str, as_json: bool) -> None:
 @click.argument("v")
 @click.option("--restore-db", is_flag=True, help="Also load the version's labels into the DB.")
 @click.option("--force", is_flag=True, help="Discard dataset changes that are in no version.")
-@workspace_option
+@pass_workspace
 @_handled
 def checkout(ws, name: str, v: str, restore_db: bool, force: bool) -> None:
     """Restore the files of dataset NAME (images and labels/) to version V."""
@@ -141,8 +131,11 @@ def checkout(ws, name: str, v: str, restore_db: bool, force: bool) -> None:
     info = checkout_version(ws, name, v, force=force)
     click.echo(f"datasets/{name} now holds {info.tag} ({info.message.splitlines()[0]})")
     if restore_db:
-        restore_database(ws, name)
-        click.echo(f"database labels of {name} restored from {info.tag}")
+        report = restore_database(ws, name)
+        click.echo(
+            f"database: imported {report.boxes} boxes and {report.proposals} proposals of "
+            f"{info.tag} on {report.images} images (replaced {report.replaced} imported boxes)"
+        )
     else:
         click.echo(
             "the database still holds the current labels; to restore them run\n"
@@ -159,7 +152,7 @@ def remote() -> None:
 @remote.command("add")
 @click.argument("url_or_path")
 @click.option("--name", default="storage", show_default=True, help="DVC name of the remote.")
-@workspace_option
+@pass_workspace
 @_handled
 def add(ws, url_or_path: str, name: str) -> None:
     """Make URL_OR_PATH the default DVC remote and commit .dvc/config."""
