@@ -7,7 +7,7 @@ forbids it).
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, render_template, request, url_for
 from sqlalchemy import select
 
 from labeler.store.models import IMAGE_STATES, Dataset, Image
@@ -37,6 +37,14 @@ def datasets():
         return render_template("datasets.html", datasets=items, states=IMAGE_STATES)
 
 
+def _page_url(dataset_id: int, cursor: int | None) -> str:
+    """This listing's URL (same filters) at ``cursor`` (None: the first page)."""
+    args = {k: v for k, v in request.args.items() if k != "page"}
+    if cursor is not None:
+        args["page"] = cursor
+    return url_for("pages.dataset", dataset_id=dataset_id, **args)
+
+
 @bp.get("/datasets/<int:dataset_id>")
 def dataset(dataset_id: int):
     with workspace().sessions() as s:
@@ -55,7 +63,6 @@ def dataset(dataset_id: int):
             labels=ds.labels,
             counts=dataset_counts(s, [ds.id])[ds.id],
             images=[image_item(im, ds) for im in rows],
-            next_cursor=nxt,
             states=IMAGE_STATES,
             filters={
                 "state": filters["state"] or "",
@@ -63,7 +70,8 @@ def dataset(dataset_id: int):
                 "undecided": filters["undecided"],
                 "page": filters["after"],
             },
-            base_query={k: v for k, v in request.args.items() if k != "page"},
+            first_url=_page_url(ds.id, None) if filters["after"] is not None else None,
+            next_url=_page_url(ds.id, nxt) if nxt is not None else None,
         )
 
 
