@@ -72,7 +72,7 @@ def batch_prelabel(
     bank = ExemplarBank(tuple(crops), min_score=min_score)
     bank.matcher()  # validate the parameters before any worker starts
     tasks = (Task(id=name, path=str(root / name)) for name in names)
-    summary = RunSummary()
+    summary = RunSummary(proposals=dict.fromkeys(bank.labels, 0))
     results = []
     if on_start is not None:
         on_start(len(names))

@@ -295,7 +295,7 @@ def prelabel(
         s.add(job)
         s.flush()
         job_id = job.id
-    summary = RunSummary(skipped=n_images - len(tasks))
+    summary = RunSummary(skipped=n_images - len(tasks), proposals=dict.fromkeys(bank.labels, 0))
     start = time.perf_counter()
     status, error = "done", None
     try:
