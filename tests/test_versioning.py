@@ -260,3 +260,28 @@ def test_env_has_no_git_identity(git_env):
     proc = subprocess.run(["git", "config", "user.email"], capture_output=True, text=True,
                           cwd=git_env, env={**os.environ})  # fmt: skip
     assert proc.stdout.strip() == ""
+
+
+def test_train_example_reads_a_pinned_version_from_git_and_the_remote(version_ws, tmp_path):
+    """scripts/train_example.py, run as training code would: a git URL, the tag, no Labeler."""
+    from labeler.versioning import add_remote, create_version
+
+    ws = version_ws
+    add_remote(ws, str(tmp_path / "remote"))
+    create_version(ws, "demo", message="v1", push=True)
+    v1 = tree_hashes(ws.dataset_dir("demo") / "images")
+    edit_labels(ws)
+    create_version(ws, "demo", message="v2", push=True)
+    shutil.rmtree(ws.root / ".dvc" / "cache")  # everything must come from the remote
+    out = tmp_path / "train"
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train_example.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--repo", f"file://{ws.root}", "--dataset", "demo",
+         "--rev", "demo@v1", "--out", str(out)],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary == {"rev": "demo@v1", "images": 6,
+                       "boxes": {"Platelets": 6, "RBC": 135, "WBC": 6}}  # fmt: skip
+    assert tree_hashes(out / "images") == v1
