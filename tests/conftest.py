@@ -65,11 +65,12 @@ def pg_url():
     subprocess.run([*run_as, bindir / "initdb", "-A", "trust", "-U", "postgres", "-D", data],
                    check=True, capture_output=True)  # fmt: skip
     opts = f"-p {port} -k {base} -c listen_addresses='' -c fsync=off"
-    subprocess.run([*run_as, bindir / "pg_ctl", "-D", data, "-o", opts, "-w", "start"],
-                   check=True, capture_output=True)  # fmt: skip
+    # -l: the server must not inherit our pipes, or run() waits for it to exit.
+    subprocess.run([*run_as, bindir / "pg_ctl", "-D", data, "-l", base / "log", "-o", opts,
+                    "-w", "start"], check=True, capture_output=True)  # fmt: skip
     try:
-        subprocess.run([*run_as, bindir / "createdb", "-h", base, "-p", str(port),
-                        "-U", "postgres", "labeler_test"], check=True, capture_output=True)  # fmt: skip
+        createdb = [bindir / "createdb", "-h", base, "-p", str(port), "-U", "postgres"]
+        subprocess.run([*run_as, *createdb, "labeler_test"], check=True, capture_output=True)
         yield f"postgresql+psycopg://postgres@/labeler_test?host={base}&port={port}"
     finally:
         subprocess.run([*run_as, bindir / "pg_ctl", "-D", data, "-m", "fast", "stop"],

@@ -5,11 +5,20 @@ from __future__ import annotations
 import math
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from labeler.store import Box, Dataset, Image, LabelClass, make_engine, migrate, session_factory
+from labeler.store import (
+    Base,
+    Box,
+    Dataset,
+    Image,
+    LabelClass,
+    make_engine,
+    migrate,
+    session_factory,
+)
 from labeler.store.queries import (
     InvalidBox,
     NotFound,
@@ -20,9 +29,16 @@ from labeler.store.queries import (
 )
 
 
-@pytest.fixture
-def sessions(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sessions(request, tmp_path):
+    """Sessions on a freshly migrated database of each backend the store must support."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    else:
+        engine = make_engine(request.getfixturevalue("pg_url"))
+        with engine.begin() as conn:  # the cluster is shared by the session: start clean
+            Base.metadata.drop_all(conn)
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
     migrate(engine)
     yield session_factory(engine)
     engine.dispose()
