@@ -12,7 +12,6 @@ touch a database or an output file: the parent does all writing.
 from __future__ import annotations
 
 import hashlib
-import math
 import multiprocessing
 import os
 import threading
@@ -24,40 +23,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from labeler.matching import Exemplar, Matcher, Proposal, nms, single_threaded
+from labeler.matching import Matcher, Proposal, nms, single_threaded
 from labeler.matching.geometry import Box
+from labeler.prelabel_exemplars import ExemplarCrop
 
 BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 MAX_CACHED_MATCHERS = 16
-
-
-@dataclass(frozen=True, eq=False)
-class ExemplarCrop:
-    """An exemplar cut out of its image: ``box`` is in ``crop`` pixels, ``ref`` JSON-able
-    provenance (image, box, label, box id) stored beside the proposals it produces."""
-
-    crop: np.ndarray
-    box: Box
-    label: str
-    ref: Mapping
-
-    def exemplar(self) -> Exemplar:
-        return Exemplar(image=self.crop, box=self.box, label=self.label)
-
-
-def exemplar_crop(image: np.ndarray, box: Box, label: str, *, ref: Mapping) -> ExemplarCrop:
-    """Validate an exemplar on its whole image, then keep only the pixels its box covers.
-
-    NCC is invariant to a linear intensity change, so the crop matches like the
-    whole-image exemplar even where the value range (uint16) differs. Raises
-    ``ValueError`` as :class:`~labeler.matching.Exemplar` does.
-    """
-    ex = Exemplar(image=image, box=box, label=label)
-    x, y, w, h = ex.box
-    x0, y0 = int(math.floor(x)), int(math.floor(y))
-    x1, y1 = int(math.ceil(x + w)), int(math.ceil(y + h))
-    crop = np.ascontiguousarray(image[y0:y1, x0:x1]).copy()
-    return ExemplarCrop(crop=crop, box=(x - x0, y - y0, w, h), label=label, ref=dict(ref))
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,4 +1,5 @@
-"""Exemplar files: a JSON list of ``{"image": ..., "box": [x, y, w, h], "label": ...}``.
+"""Exemplars for batch runs: crops, and exemplar files (a JSON list of
+``{"image": ..., "box": [x, y, w, h], "label": ...}``).
 
 Shared by ``labeler prelabel --exemplars`` and ``scripts/prelabel.py``. Every problem is
 reported with the file, the entry index and the field, before any matching starts.
@@ -8,12 +9,43 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from labeler.prelabel_exec import ExemplarCrop, exemplar_crop
+from labeler.matching import Exemplar
+from labeler.matching.geometry import Box
+
+
+@dataclass(frozen=True, eq=False)
+class ExemplarCrop:
+    """An exemplar cut out of its image: ``box`` is in ``crop`` pixels, ``ref`` JSON-able
+    provenance (image, box, label, box id) stored beside the proposals it produces."""
+
+    crop: np.ndarray
+    box: Box
+    label: str
+    ref: Mapping
+
+    def exemplar(self) -> Exemplar:
+        return Exemplar(image=self.crop, box=self.box, label=self.label)
+
+
+def exemplar_crop(image: np.ndarray, box: Box, label: str, *, ref: Mapping) -> ExemplarCrop:
+    """Validate an exemplar on its whole image, then keep only the pixels its box covers.
+
+    NCC is invariant to a linear intensity change, so the crop matches like the
+    whole-image exemplar even where the value range (uint16) differs. Raises
+    ``ValueError`` as :class:`~labeler.matching.Exemplar` does.
+    """
+    ex = Exemplar(image=image, box=box, label=label)
+    x, y, w, h = ex.box
+    x0, y0 = int(math.floor(x)), int(math.floor(y))
+    x1, y1 = int(math.ceil(x + w)), int(math.ceil(y + h))
+    crop = np.ascontiguousarray(image[y0:y1, x0:x1]).copy()
+    return ExemplarCrop(crop=crop, box=(x - x0, y - y0, w, h), label=label, ref=dict(ref))
 
 
 class ExemplarFileError(ValueError):
