@@ -117,6 +117,28 @@ def demo_ws(_demo_ws_template, tmp_path):
     return Workspace.open(root)
 
 
+@pytest.fixture(scope="session")
+def _empty_ws_template(tmp_path_factory) -> Path:
+    from labeler.workspace import init_workspace
+
+    root = tmp_path_factory.mktemp("empty_ws_template") / "ws"
+    init_workspace(root).engine.dispose()
+    return root
+
+
+@pytest.fixture
+def empty_ws(_empty_ws_template, tmp_path):
+    """Like ``workspace`` (fresh, no datasets) but copied from a template built once per
+    session: ``init_workspace`` runs git and DVC, seconds per call on a loaded machine."""
+    import shutil
+
+    from labeler.workspace import Workspace
+
+    root = tmp_path / "ws"
+    shutil.copytree(_empty_ws_template, root, symlinks=True)
+    return Workspace.open(root)
+
+
 # --- version ---
 
 
@@ -229,6 +251,25 @@ def full_prelabel_ws(demo_ws, prelabel_exemplars):
     """All 24 demo images with the three ``prelabel_exemplars`` as exemplar boxes."""
     _store_exemplars(demo_ws, prelabel_exemplars, None)
     return demo_ws
+
+
+@pytest.fixture
+def batch_dir(tmp_path, prelabel_exemplars):
+    """A folder for ``scripts/prelabel.py``: ``images/`` with three demo images (one in
+    ``sub/``) and ``ex.json`` holding ``prelabel_exemplars`` (names relative to images/)."""
+    import json
+    import shutil
+
+    images = tmp_path / "batch" / "images"
+    (images / "sub").mkdir(parents=True)
+    for name, dest in [("BloodImage_00094.jpg", "BloodImage_00094.jpg"),
+                       ("BloodImage_00197.jpg", "BloodImage_00197.jpg"),
+                       ("BloodImage_00256.jpg", "sub/BloodImage_00256.jpg")]:  # fmt: skip
+        shutil.copyfile(DEMO / "images" / name, images / dest)
+    entries = [dict(e) for e in prelabel_exemplars]
+    entries[0]["image"] = "sub/" + entries[0]["image"]
+    (tmp_path / "batch" / "ex.json").write_text(json.dumps(entries), encoding="utf-8")
+    return tmp_path / "batch"
 
 
 # --- browser ---
