@@ -1,0 +1,118 @@
+"""The Versions pages: every dataset's versions, a diff view, and "Create version".
+
+Create shows the completeness report first; the form then POSTs JSON (with the CSRF header,
+from ``static/versions.js``) to ``/datasets/<id>/versions``, which runs
+:func:`labeler.versioning.create_version` under the same cross-process lock as the CLI.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, jsonify, render_template, request, url_for
+from sqlalchemy import select
+
+from labeler.store.models import Dataset
+from labeler.web.common import workspace
+from labeler.web.errors import ApiError, bad_request, field, invalid, json_body
+
+bp = Blueprint("versions", __name__)
+WEB_LOCK_TIMEOUT = 30.0  # a browser request should not hang for the CLI's 10 minutes
+
+
+def _datasets() -> list[tuple[int, str]]:
+    with workspace().sessions() as s:
+        return [(d.id, d.name) for d in s.scalars(select(Dataset).order_by(Dataset.name))]
+
+
+def _dataset_or_404(dataset_id: int) -> tuple[int, str]:
+    with workspace().sessions() as s:
+        ds = s.get(Dataset, dataset_id)
+        if ds is None:
+            abort(404, f"no dataset with id {dataset_id}")
+        return ds.id, ds.name
+
+
+def _versions(name: str) -> list:
+    from labeler.versioning import VersionError, list_versions
+
+    try:
+        return list_versions(workspace(), name)
+    except VersionError:  # a name git refuses as a tag pattern has no versions
+        return []
+
+
+@bp.get("/versions")
+def all_versions():
+    items = [{"id": i, "name": n, "versions": _versions(n)} for i, n in _datasets()]
+    return render_template("versions.html", datasets=items, dataset=None)
+
+
+@bp.get("/datasets/<int:dataset_id>/versions")
+def dataset_versions(dataset_id: int):
+    from labeler.snapshot import gate_text, run_gate
+
+    ds_id, name = _dataset_or_404(dataset_id)
+    report = run_gate(workspace(), name)
+    return render_template(
+        "versions.html",
+        dataset={"id": ds_id, "name": name},
+        versions=_versions(name),
+        report=report,
+        report_text=gate_text(report),
+    )
+
+
+@bp.get("/datasets/<int:dataset_id>/versions/diff")
+def version_diff(dataset_id: int):
+    from labeler.versioning import VersionError
+    from labeler.versioning_diff import diff_versions
+
+    ds_id, name = _dataset_or_404(dataset_id)
+    a, b = request.args.get("a", "").strip(), request.args.get("b", "").strip()
+    if not a or not b:
+        abort(400, "choose two versions: ?a=v1&b=v2")
+    try:
+        diff = diff_versions(workspace(), name, a, b)
+    except VersionError as exc:
+        abort(404, str(exc))
+    return render_template(
+        "version_diff.html", dataset={"id": ds_id, "name": name}, diff=diff.to_dict()
+    )
+
+
+@bp.post("/datasets/<int:dataset_id>/versions")
+def create(dataset_id: int):
+    from labeler.versioning import IncompleteDataset, PushFailed, VersionError, create_version
+
+    _, name = _dataset_or_404(dataset_id)
+    data = json_body()
+    message = field(data, "message", "str").strip()
+    if not message:
+        raise invalid("field 'message' must say what changed in this version")
+    allow = field(data, "allow_incomplete", "bool", required=False, default=False)
+    push = field(data, "push", "bool", required=False, default=False)
+    try:
+        info, manifest = create_version(
+            workspace(),
+            name,
+            message=message,
+            allow_incomplete=allow,
+            push=push,
+            lock_timeout=WEB_LOCK_TIMEOUT,
+        )
+    except IncompleteDataset as exc:
+        raise ApiError(409, str(exc), blockers=list(exc.report.blockers)) from exc
+    except PushFailed as exc:
+        raise ApiError(502, str(exc), tag=exc.version.tag) from exc
+    except VersionError as exc:
+        raise ApiError(409, str(exc)) from exc
+    except ValueError as exc:
+        raise bad_request(str(exc)) from exc
+    body = {
+        "tag": info.tag,
+        "version": info.number,
+        "commit": info.commit,
+        "counts": info.counts,
+        "complete": manifest["completeness"]["complete"],
+        "url": url_for("versions.dataset_versions", dataset_id=dataset_id),
+    }
+    return jsonify(body), 201
