@@ -1,0 +1,89 @@
+"""Box geometry: iou, iou_matrix, nms (property tests with hypothesis)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from labeler.matching import iou, iou_matrix, nms
+from labeler.matching.geometry import as_boxes, box_inside
+
+coord = st.floats(min_value=-1000, max_value=1000, allow_nan=False, width=32)
+side = st.floats(min_value=0.5, max_value=500, allow_nan=False, width=32)
+box = st.tuples(coord, coord, side, side)
+boxes = st.lists(box, min_size=0, max_size=25)
+
+
+def test_iou_known_values():
+    assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == pytest.approx(1.0)
+    assert iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
+    assert iou((0, 0, 10, 10), (10, 0, 10, 10)) == 0.0  # touching edges do not overlap
+    assert iou((0, 0, 10, 10), (2, 2, 5, 5)) == pytest.approx(25 / 100)
+    assert iou((0, 0, 0, 0), (0, 0, 0, 0)) == 0.0
+
+
+@given(box, box)
+def test_iou_symmetric_and_bounded(a, b):
+    v = iou(a, b)
+    assert 0.0 <= v <= 1.0 + 1e-9
+    assert v == pytest.approx(iou(b, a), abs=1e-9)
+
+
+@given(box)
+def test_iou_self_is_one(a):
+    assert iou(a, a) == pytest.approx(1.0)
+
+
+@given(box, st.floats(min_value=-100, max_value=100), st.floats(min_value=-100, max_value=100))
+def test_iou_translation_invariant(a, dx, dy):
+    b = (a[0] + 3.0, a[1] - 2.0, a[2], a[3])
+    shifted = [(p[0] + dx, p[1] + dy, p[2], p[3]) for p in (a, b)]
+    assert iou(*shifted) == pytest.approx(iou(a, b), abs=1e-6)
+
+
+@given(boxes, boxes)
+@settings(max_examples=60)
+def test_iou_matrix_matches_scalar_iou(a, b):
+    m = iou_matrix(np.array(a).reshape(-1, 4), np.array(b).reshape(-1, 4))
+    assert m.shape == (len(a), len(b))
+    for i, ba in enumerate(a):
+        for j, bb in enumerate(b):
+            assert m[i, j] == pytest.approx(iou(ba, bb), abs=1e-9)
+
+
+@given(boxes, st.floats(min_value=0.05, max_value=1.0))
+@settings(max_examples=80)
+def test_nms_keeps_no_overlapping_pair_and_covers_the_rest(bs, thr):
+    b = np.array(bs, dtype=float).reshape(-1, 4)
+    scores = np.random.default_rng(len(bs)).random(len(bs))
+    keep = nms(b, scores, thr)
+    assert len(set(keep.tolist())) == len(keep)
+    kept = b[keep]
+    # No two kept boxes overlap at >= thr ...
+    m = iou_matrix(kept, kept)
+    np.fill_diagonal(m, 0.0)
+    assert (m < thr).all()
+    # ... kept scores are in decreasing order ...
+    assert (np.diff(scores[keep]) <= 0).all()
+    # ... and every dropped box overlaps a kept box scoring at least as high.
+    dropped = np.setdiff1d(np.arange(len(b)), keep)
+    for i in dropped:
+        ov = iou_matrix(b[i : i + 1], kept)[0]
+        assert ((ov >= thr) & (scores[keep] >= scores[i])).any()
+
+
+def test_nms_empty_and_mismatch():
+    assert nms(np.zeros((0, 4)), np.zeros(0), 0.5).shape == (0,)
+    with pytest.raises(ValueError, match="2 boxes but 1 scores"):
+        nms([[0, 0, 1, 1], [1, 1, 1, 1]], [0.5], 0.5)
+
+
+def test_as_boxes_and_box_inside():
+    assert as_boxes([]).shape == (0, 4)
+    with pytest.raises(ValueError, match=r"shape \(N, 4\)"):
+        as_boxes([[1, 2, 3]])
+    assert box_inside((0, 0, 10, 10), 10, 10)
+    assert not box_inside((1, 0, 10, 10), 10, 10)
+    assert not box_inside((-0.5, 0, 4, 4), 10, 10)
