@@ -19,6 +19,7 @@ default Label Studio's local-files storage
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from labeler.formats.labelstudio import default_prefix, label_config, task_for
@@ -39,12 +40,25 @@ class PushResult:
     deleted: int
 
 
-def build_tasks(records: DatasetRecord, *, image_url_prefix: str | None = None) -> list[dict]:
-    """The tasks to push: local-files URLs, or ``image_url_prefix + "<id>/file"``."""
+def local_files_prefix(images_dir: Path, document_root: Path) -> str:
+    """``/data/local-files/?d=<images_dir relative to Label Studio's document root>/``."""
+    try:
+        rel = Path(images_dir).resolve().relative_to(Path(document_root).resolve())
+    except ValueError:
+        raise PushError(
+            f"{images_dir} is not under Label Studio's LOCAL_FILES_DOCUMENT_ROOT {document_root}"
+        ) from None
+    return f"/data/local-files/?d={rel.as_posix()}/"
+
+
+def build_tasks(
+    records: DatasetRecord, *, image_url_prefix: str | None = None, local_prefix: str | None = None
+) -> list[dict]:
+    """The tasks to push: ``image_url_prefix + "<id>/file"``, else local-files URLs."""
     tasks = []
     for image in records.images:
         if image_url_prefix is None:
-            task = task_for(image, image_prefix=default_prefix(records.name))
+            task = task_for(image, image_prefix=local_prefix or default_prefix(records.name))
         else:
             task = task_for(image, image_prefix="")
             task["data"]["image"] = f"{image_url_prefix}{image.image_id}/file"
@@ -87,6 +101,27 @@ def existing_tasks(ls, project_id: int) -> dict[str, list[int]]:
     return out
 
 
+def connect(url: str, token: str, *, timeout: float = 120.0):
+    """A ``LabelStudio`` client and the ``httpx.Client`` under it (close it when done)."""
+    import httpx
+    from label_studio_sdk import LabelStudio
+
+    http = httpx.Client(timeout=timeout, follow_redirects=True)
+    return LabelStudio(base_url=url.rstrip("/"), api_key=token, httpx_client=http), http
+
+
+def ensure_local_storage(ls, project_id: int, images_dir: Path) -> None:
+    """A local-files storage on ``images_dir``: Label Studio serves only files under one.
+
+    It is never synced (our tasks are imported directly), it only grants access.
+    """
+    path = str(Path(images_dir).resolve())
+    storages = _step("listing local storages", ls.import_storage.local.list, project=project_id)
+    if not any(st.path and Path(st.path) == Path(path) for st in storages):
+        _step(f"adding local storage {path}", ls.import_storage.local.create, project=project_id,
+              path=path, title="Labeler images", use_blob_urls=True)  # fmt: skip
+
+
 def push(
     records: DatasetRecord,
     *,
@@ -94,31 +129,45 @@ def push(
     token: str,
     title: str,
     image_url_prefix: str | None = None,
-    client=None,
+    images_dir: Path | None = None,
+    document_root: Path | None = None,
 ) -> PushResult:
-    """Create or update project ``title`` on ``url`` with ``records``' tasks; see module doc."""
-    from label_studio_sdk import LabelStudio
+    """Create or update project ``title`` on ``url`` with ``records``' tasks; see module doc.
 
-    ls = client or LabelStudio(base_url=url.rstrip("/"), api_key=token)
-    config = label_config(records.labels, dict(records.colours))
-    project_id = find_or_create_project(
-        ls, title, config, f"Labeler dataset {records.name} (pushed by labeler push-labelstudio)"
-    )
-    old = existing_tasks(ls, project_id)
-    tasks = build_tasks(records, image_url_prefix=image_url_prefix)
-    for start in range(0, len(tasks), BATCH):
-        _step("importing tasks", ls.projects.import_tasks, project_id,
-              request=tasks[start : start + BATCH])  # fmt: skip
-    stale = [tid for t in tasks for tid in old.get(t["data"]["labeler_path"], [])]
-    for start in range(0, len(stale), BATCH):
-        _step(
-            "deleting replaced tasks",
-            ls.actions.create,
-            id="delete_tasks",
-            project=project_id,
-            selected_items={"all": False, "included": stale[start : start + BATCH]},
-        )
+    Parameters
+    ----------
+    image_url_prefix : str, optional
+        Images at ``image_url_prefix + "<image id>/file"`` (e.g. ``labeler serve``).
+    images_dir, document_root : Path, optional
+        Otherwise, through Label Studio's local files: the dataset's ``images/`` folder and
+        the server's ``LOCAL_FILES_DOCUMENT_ROOT`` (the same machine or mounts); a
+        local-files storage on ``images_dir`` is added to the project.
+    """
+    local_prefix = None
+    if image_url_prefix is None and images_dir is not None:
+        local_prefix = local_files_prefix(images_dir, document_root or Path(images_dir).parents[2])
+    ls, http = connect(url, token)
+    with http:
+        config = label_config(records.labels, dict(records.colours))
+        description = f"Labeler dataset {records.name} (pushed by labeler push-labelstudio)"
+        project_id = find_or_create_project(ls, title, config, description)
+        if local_prefix is not None:
+            ensure_local_storage(ls, project_id, images_dir)
+        old = existing_tasks(ls, project_id)
+        tasks = build_tasks(records, image_url_prefix=image_url_prefix, local_prefix=local_prefix)
+        for start in range(0, len(tasks), BATCH):
+            batch = tasks[start : start + BATCH]
+            _step("importing tasks", ls.projects.import_tasks, project_id, request=batch)
+        stale = [tid for t in tasks for tid in old.get(t["data"]["labeler_path"], [])]
+        for start in range(0, len(stale), BATCH):
+            _step(
+                "deleting replaced tasks",
+                ls.actions.create,
+                id="delete_tasks",
+                project=project_id,
+                selected_items={"all": False, "included": stale[start : start + BATCH]},
+            )
     return PushResult(project_id, title, len(tasks), len(stale))
 
 
-__all__ = ["PushError", "PushResult", "build_tasks", "push"]
+__all__ = ["PushError", "PushResult", "build_tasks", "connect", "push"]

@@ -335,11 +335,14 @@ class AnnotatorPage:
     def screen(self, x: float, y: float) -> tuple[float, float]:
         """Page coordinates of image pixel ``(x, y)``."""
         box = self.page.locator("#annotator-canvas").bounding_box()
-        scale = self.num("scale")
-        return (
-            box["x"] + self.num("offset-x") + x * scale,
-            box["y"] + self.num("offset-y") + y * scale,
+        # One read of all three: a frame may publish a new view between separate reads.
+        scale, ox, oy = map(
+            float,
+            self.page.locator("#annotator").evaluate(
+                "el => [el.dataset.scale, el.dataset.offsetX, el.dataset.offsetY]"
+            ),
         )
+        return box["x"] + ox + x * scale, box["y"] + oy + y * scale
 
     def drag(self, start, end, *, button: str = "left") -> None:
         mouse = self.page.mouse

@@ -116,8 +116,13 @@ def import_(fmt, path, dataset, create_labels, skip_unmatched, workspace):
     help="Prefix of each task's image URL; e.g. http://HOST:PORT/api/v1/images/ to serve them "
     "from `labeler serve` (image id + /file is appended). Default: Label Studio local files.",
 )  # fmt: skip
+@click.option(
+    "--local-files-root", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Label Studio's LOCAL_FILES_DOCUMENT_ROOT, when it serves the images (default: the "
+    "workspace root).",
+)  # fmt: skip
 @workspace_option
-def push_labelstudio(url, token, dataset, project, image_url_prefix, workspace):
+def push_labelstudio(url, token, dataset, project, image_url_prefix, local_files_root, workspace):
     """Create or update a Label Studio project with DATASET's images, boxes and proposals.
 
     Pushing again replaces the project's tasks for these images instead of duplicating them.
@@ -131,7 +136,8 @@ def push_labelstudio(url, token, dataset, project, image_url_prefix, workspace):
         records = load_records(ws, dataset)
         result = push(
             records, url=url, token=token, title=project or dataset,
-            image_url_prefix=image_url_prefix,
+            image_url_prefix=image_url_prefix, images_dir=ws.dataset_dir(dataset) / "images",
+            document_root=local_files_root or ws.root,
         )  # fmt: skip
     click.echo(
         f"project {result.title!r} (id {result.project_id}): {result.created} tasks imported,"
