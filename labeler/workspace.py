@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -111,10 +112,37 @@ def git_toplevel(path: Path) -> Path | None:
     return Path(proc.stdout.strip()).resolve() if proc.returncode == 0 else None
 
 
+def _safe(url: str) -> str:
+    """A URL fit for messages: the password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not parseable: show it as given, it holds no recognisable password
+        return url
+
+
 def init_workspace(root: str | os.PathLike, *, database_url: str | None = None) -> Workspace:
     """Make ``root`` a workspace; safe to run again on an existing one (it changes nothing)."""
     root = Path(root).resolve()
-    root.mkdir(parents=True, exist_ok=True)
+    cfg_dir = root / CONFIG_DIR
+    cfg_dir.mkdir(parents=True, exist_ok=True)
+    cfg_path = cfg_dir / CONFIG_FILE
+    url = database_url or DEFAULT_DB_URL
+    if cfg_path.exists():
+        current = Workspace.open(root).config["database_url"]
+        if database_url is not None and database_url != current:
+            raise WorkspaceError(
+                f"{root} is already a workspace using database {_safe(current)}; "
+                f"edit {cfg_path} to change it"
+            )
+    else:
+        # Reach and migrate the database first: a typo in the URL must fail before git
+        # and DVC run, and never leave a config that every later command fails to open.
+        probe = Workspace(root=root, config={**DEFAULTS, "database_url": url})
+        try:
+            probe.engine.dispose()
+        except Exception as exc:  # driver missing, server down, bad URL: all the user's to fix
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise WorkspaceError(f"cannot use database {_safe(url)}: {first}") from exc
     top = git_toplevel(root)
     if top is None:
         _run(["git", "init", "-q"], root)
@@ -123,16 +151,15 @@ def init_workspace(root: str | os.PathLike, *, database_url: str | None = None) 
         # DVC from Labeler's own environment, not whatever `dvc` is on PATH.
         args = [sys.executable, "-m", "dvc", "init", "-q"]
         _run(args + ([] if top == root else ["--subdir"]), root)
-        _run([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], root)
+        # `dvc config core.analytics false` would cost a second DVC start-up (seconds);
+        # a fresh .dvc/config is empty, so write the same INI section directly.
+        with open(root / ".dvc" / "config", "a", encoding="utf-8") as cfg:
+            cfg.write("[core]\n    analytics = false\n")
     (root / "datasets").mkdir(exist_ok=True)
-    cfg_dir = root / CONFIG_DIR
-    cfg_dir.mkdir(exist_ok=True)
-    cfg_path = cfg_dir / CONFIG_FILE
     if not cfg_path.exists():
-        url = database_url or DEFAULT_DB_URL
         cfg_path.write_text(
             f"# Labeler workspace configuration\n"
-            f"database_url = {url!r}\n"
+            f"database_url = {json.dumps(url)}\n"  # a JSON string is a valid TOML string
             f"# Images over this many pixels are refused at ingest (decompression bombs).\n"
             f"max_pixels = {DEFAULTS['max_pixels']}\n",
             encoding="utf-8",
