@@ -332,8 +332,8 @@ class AnnotatorPage:
     def wait_saved(self) -> None:
         self.wait_data("save-state", "saved")
 
-    def screen(self, x: float, y: float) -> tuple[float, float]:
-        """Page coordinates of image pixel ``(x, y)``."""
+    def _view(self) -> tuple[float, float, float]:
+        """Page coordinates of the image's origin, and the scale."""
         box = self.page.locator("#annotator-canvas").bounding_box()
         # One read of all three: a frame may publish a new view between separate reads.
         scale, ox, oy = map(
@@ -342,7 +342,17 @@ class AnnotatorPage:
                 "el => [el.dataset.scale, el.dataset.offsetX, el.dataset.offsetY]"
             ),
         )
-        return box["x"] + ox + x * scale, box["y"] + oy + y * scale
+        return box["x"] + ox, box["y"] + oy, scale
+
+    def screen(self, x: float, y: float) -> tuple[float, float]:
+        """Page coordinates of image pixel ``(x, y)``."""
+        x0, y0, scale = self._view()
+        return x0 + x * scale, y0 + y * scale
+
+    def image_at(self, px: float, py: float) -> tuple[float, float]:
+        """Image pixel under page coordinates ``(px, py)``."""
+        x0, y0, scale = self._view()
+        return (px - x0) / scale, (py - y0) / scale
 
     def drag(self, start, end, *, button: str = "left") -> None:
         mouse = self.page.mouse
@@ -622,3 +632,15 @@ def labelstudio_server(tmp_path_factory):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+
+
+@pytest.fixture
+def formats_blank_ws(_demo_ws_template, tmp_path):
+    """Another copy of the demo workspace (24 images, no boxes) to import into."""
+    import shutil
+
+    from labeler.workspace import Workspace
+
+    root = tmp_path / "blank"
+    shutil.copytree(_demo_ws_template, root, symlinks=True)
+    return Workspace.open(root)
