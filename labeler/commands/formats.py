@@ -7,12 +7,10 @@ from pathlib import Path
 
 import click
 
+from labeler.commands._common import pass_workspace
+
 FORMAT_NAMES = ("labelstudio", "coco", "yolo", "voc")
 
-workspace_option = click.option(
-    "--workspace", "-w", "workspace", type=click.Path(file_okay=False, path_type=Path),
-    default=None, help="Workspace folder (default: $LABELER_WORKSPACE or the current folder).",
-)  # fmt: skip
 dataset_option = click.option("--dataset", "-d", "dataset", required=True, help="Dataset name.")
 
 
@@ -46,17 +44,15 @@ def _errors():
     "--done-only", is_flag=True,
     help="Only images marked done or empty (default: every image, with its accepted boxes so far).",
 )  # fmt: skip
-@workspace_option
-def export(dataset, fmt, out, image_prefix, done_only, workspace):
+@pass_workspace
+def export(dataset, fmt, out, image_prefix, done_only, ws):
     """Export DATASET's boxes as Label Studio JSON, COCO, YOLO or Pascal VOC into OUT.
 
     Confirmed-empty images are always included (an empty annotation / label file).
     """
     from labeler.formats import FORMATS, load_records
-    from labeler.workspace import Workspace
 
     with _errors():
-        ws = Workspace.find(workspace)
         records = load_records(ws, dataset, done_only=done_only)
         opts = {"image_prefix": image_prefix} if image_prefix is not None else {}
         written = FORMATS[fmt].export(records, out, **opts)
@@ -76,8 +72,8 @@ def export(dataset, fmt, out, image_prefix, done_only, workspace):
     "--skip-unmatched", is_flag=True,
     help="Import the matched entries even if some match no ingested image (they are listed).",
 )  # fmt: skip
-@workspace_option
-def import_(fmt, path, dataset, create_labels, skip_unmatched, workspace):
+@pass_workspace
+def import_(fmt, path, dataset, create_labels, skip_unmatched, ws):
     """Import boxes from a FORMAT file or folder at PATH into DATASET (one transaction).
 
     Annotations become accepted boxes, predictions proposals. Entries are matched to
@@ -86,10 +82,8 @@ def import_(fmt, path, dataset, create_labels, skip_unmatched, workspace):
     """
     from labeler.formats import FORMATS
     from labeler.importer import import_records
-    from labeler.workspace import Workspace
 
     with _errors():
-        ws = Workspace.find(workspace)
         records = FORMATS[fmt].parse(path)
         report = import_records(
             ws, dataset, records, source=path, create_labels=create_labels,
@@ -121,18 +115,16 @@ def import_(fmt, path, dataset, create_labels, skip_unmatched, workspace):
     help="Label Studio's LOCAL_FILES_DOCUMENT_ROOT, when it serves the images (default: the "
     "workspace root).",
 )  # fmt: skip
-@workspace_option
-def push_labelstudio(url, token, dataset, project, image_url_prefix, local_files_root, workspace):
+@pass_workspace
+def push_labelstudio(url, token, dataset, project, image_url_prefix, local_files_root, ws):
     """Create or update a Label Studio project with DATASET's images, boxes and proposals.
 
     Pushing again replaces the project's tasks for these images instead of duplicating them.
     """
     from labeler.formats import load_records
     from labeler.labelstudio_push import push
-    from labeler.workspace import Workspace
 
     with _errors():
-        ws = Workspace.find(workspace)
         records = load_records(ws, dataset)
         result = push(
             records, url=url, token=token, title=project or dataset,
