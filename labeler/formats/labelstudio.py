@@ -46,10 +46,10 @@ from labeler.formats.records import (
     ImageRecord,
     number,
 )
+from labeler.lsformat import FROM_NAME, TO_NAME, ls_rect_result
 
 TASKS_FILE = "tasks.json"
 CONFIG_FILE = "label_config.xml"
-FROM_NAME, TO_NAME = "label", "image"
 UPLOAD_PREFIX_LEN = 9  # Label Studio's upload adds 8 hex chars and a dash to file names
 
 
@@ -76,26 +76,9 @@ def label_config(labels: tuple[str, ...], colours: dict[str, str] | None = None)
 
 def rect_result(box: BoxRecord, width: int, height: int, *, id: str) -> dict[str, Any]:
     """A ``rectanglelabels`` result: pixel box -> percent of the original size."""
-    result = {
-        "id": id,
-        "type": "rectanglelabels",
-        "from_name": FROM_NAME,
-        "to_name": TO_NAME,
-        "original_width": width,
-        "original_height": height,
-        "image_rotation": 0,
-        "value": {
-            "x": box.x / width * 100.0,
-            "y": box.y / height * 100.0,
-            "width": box.w / width * 100.0,
-            "height": box.h / height * 100.0,
-            "rotation": 0,
-            "rectanglelabels": [box.label],
-        },
-    }
-    if box.score is not None:
-        result["score"] = box.score
-    return result
+    return ls_rect_result(
+        (box.x, box.y, box.w, box.h), box.label, width, height, score=box.score, id=id
+    )
 
 
 def image_ref(prefix: str, rel_path: str) -> str:
