@@ -51,17 +51,18 @@ class Proposal:
 
 def _subpixel(score: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Parabola-fit offsets (dx, dy) in [-0.5, 0.5] for peaks at flat ``idx``."""
-    rows, cols = np.divmod(idx, score.shape[1])
-    padded = np.pad(score, 1, mode="edge")
-    r, c = rows + 1, cols + 1
-    centre = padded[r, c]
+    r, c = np.divmod(idx, score.shape[1])
+    ny, nx = score.shape
+    centre = score[r, c]
 
     def offset(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         den = lo - 2.0 * centre + hi
         off = np.divide(0.5 * (lo - hi), den, out=np.zeros_like(den), where=den < -1e-6)
         return np.clip(off, -0.5, 0.5)
 
-    return offset(padded[r, c - 1], padded[r, c + 1]), offset(padded[r - 1, c], padded[r + 1, c])
+    left, right = score[r, np.maximum(c - 1, 0)], score[r, np.minimum(c + 1, nx - 1)]
+    up, down = score[np.maximum(r - 1, 0), c], score[np.minimum(r + 1, ny - 1), c]
+    return offset(left, right), offset(up, down)
 
 
 class Matcher:
@@ -184,7 +185,9 @@ class Matcher:
                 continue  # this scale is bigger than the target
             oy, ox = _overhang(t)
             score = lvl.ncc(t.planes, (oy, ox), t.integrals)
-            idx = local_peaks(score, self.min_score)
+            # A peak within a fifth of the template of a better one of the same
+            # template overlaps it at IoU > 0.45 and would lose the NMS anyway.
+            idx = local_peaks(score, self.min_score, (th // 5, tw // 5))
             if idx.size == 0:
                 continue
             dx, dy = _subpixel(score, idx)
@@ -210,13 +213,11 @@ class Matcher:
             all_boxes, all_scores = all_boxes[keep], all_scores[keep]
             labels = [lab for lab, k in zip(labels, keep, strict=True) if k]
         order = nms(all_boxes, all_scores, self.nms_iou)
+        kept_boxes = all_boxes[order].tolist()
+        kept_scores = np.clip(all_scores[order], 0.0, 1.0).tolist()
         return [
-            Proposal(
-                box=tuple(float(v) for v in all_boxes[i]),
-                label=labels[i],
-                score=float(min(max(all_scores[i], 0.0), 1.0)),
-            )
-            for i in order
+            Proposal(box=tuple(b), label=labels[i], score=s)
+            for b, i, s in zip(kept_boxes, order.tolist(), kept_scores, strict=True)
         ]
 
 

@@ -166,12 +166,18 @@ def _visible_norm(t_sq: np.ndarray, y: np.ndarray, x: np.ndarray, size) -> np.nd
     return np.sqrt(np.maximum(vis, 0.05)).astype(np.float32)
 
 
-def local_peaks(score: np.ndarray, threshold: float) -> np.ndarray:
-    """Flat indices of 3x3 local maxima of ``score`` that are ``>= threshold``.
+def local_peaks(
+    score: np.ndarray, threshold: float, radius: tuple[int, int] = (1, 1)
+) -> np.ndarray:
+    """Flat indices of local maxima of ``score`` that are ``>= threshold``.
 
     Parameters
     ----------
     score : numpy.ndarray, shape (R, C), float32
+    threshold : float
+    radius : (int, int)
+        Half-size (rows, cols) of the neighbourhood a peak must dominate;
+        at least 1, i.e. 3x3.
 
     Returns
     -------
@@ -179,6 +185,7 @@ def local_peaks(score: np.ndarray, threshold: float) -> np.ndarray:
         Indices into ``score.ravel()``; plateaus give several indices (NMS
         later keeps one).
     """
-    dil = cv2.dilate(score, np.ones((3, 3), np.uint8))
+    ry, rx = max(1, int(radius[0])), max(1, int(radius[1]))
+    dil = cv2.dilate(score, np.ones((2 * ry + 1, 2 * rx + 1), np.uint8))
     mask = (score >= dil) & (score >= threshold)
     return np.flatnonzero(mask)
