@@ -149,7 +149,11 @@ class Template:
 
 
 def level_factor(w: float, h: float) -> int:
-    """Largest power-of-two factor that keeps ``min(w, h) / factor >= MIN_SIDE``."""
+    """Largest power-of-two factor that keeps ``min(w, h) / factor >= MIN_SIDE``.
+
+    Per template, not per exemplar: putting all scales of an exemplar on one
+    shared level (fewer resizes) measured no faster and lost ~0.02 AP.
+    """
     for f in FACTORS:
         if min(w, h) / f >= MIN_SIDE:
             return f
