@@ -29,9 +29,9 @@ export const KEYMAP = [
 
 // Shown in the help but handled by the pointer tools, not by keydown.
 export const MOUSE_HELP = [
-  ["Drag", "Draw a box with the current label"],
+  ["Drag", "Draw a box with the current label (also over other boxes)"],
   ["Click / Shift+click", "Select / add to the selection"],
-  ["Drag a box or its handles", "Move / resize"],
+  ["Drag a selected box or its handles", "Move / resize"],
   ["Wheel", "Zoom around the cursor"],
   ["Space+drag, middle drag", "Pan"],
 ];

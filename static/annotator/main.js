@@ -134,7 +134,7 @@ function boot() {
   }
 
   function stepProposal(direction) {
-    const list = shownProposals(state).sort((a, b) => a.y - b.y || a.x - b.x);
+    const list = proposalOrder();
     if (!list.length) return say("No proposals shown.");
     const current = list.findIndex((b) => state.selected.has(b.key));
     const next = list[(current + direction + list.length) % list.length];
@@ -143,13 +143,20 @@ function boot() {
     redraw();
   }
 
+  function proposalOrder() {
+    return shownProposals(state).sort((a, b) => a.y - b.y || a.x - b.x);
+  }
+
   function decideSelected(status) {
     const chosen = selectedBoxes(state);
     if (!chosen.length) return say("Select a box first (Tab selects the next proposal).");
+    // Deciding one proposal moves on to the one after it, for A A X A ... runs.
     const single = chosen.length === 1 && chosen[0].status === "proposed";
+    const at = single ? proposalOrder().indexOf(chosen[0]) : -1;
     edits.decide(chosen, status);
-    if (single && shownProposals(state).length) stepProposal(1);
-    else select(state, null);
+    const rest = proposalOrder();
+    select(state, single && rest.length ? rest[at % rest.length] : null);
+    if (state.selected.size) centreOn(view, rest[at % rest.length]);
   }
 
   function decideShown(status) {
@@ -220,12 +227,16 @@ function boot() {
     const run = ACTIONS[action];
     if (!run) return;
     run(entry);
+    publish(); // now, not at the next frame: the data-* state follows every key at once
     redraw();
   }
 
   function wirePanel() {
     document.querySelectorAll(SELECTORS.actionButtons).forEach((button) => {
-      button.addEventListener("click", () => dispatch(button.dataset.action));
+      button.addEventListener("click", () => {
+        canvas.focus(); // keys keep working after a click on the panel
+        dispatch(button.dataset.action);
+      });
     });
     $("retry").addEventListener("click", () => api.retry());
     $("threshold").addEventListener("input", (event) => {

@@ -73,13 +73,13 @@ export function attachTools({ canvas, view, state, held, redraw, edits }) {
     if (handle) {
       return { mode: handle.handle, box: handle.box, orig: geometry(handle.box), start: ip, p };
     }
+    // Dragging a selected box moves it; dragging anywhere else draws, even over other boxes
+    // (cells overlap); a click without a drag selects the box under the pointer.
     const box = hitBox(state, ip);
-    if (box) {
-      if (event.shiftKey || !state.selected.has(box.key)) select(state, box, { add: event.shiftKey });
+    if (box && state.selected.has(box.key) && !event.shiftKey) {
       return { mode: "move", box, orig: geometry(box), start: ip, p };
     }
-    if (!event.shiftKey) select(state, null);
-    return { mode: "draw", start: ip, p };
+    return { mode: "draw", start: ip, p, clicked: box, shift: event.shiftKey };
   }
 
   function update(event) {
@@ -118,6 +118,7 @@ export function attachTools({ canvas, view, state, held, redraw, edits }) {
       const draft = view.draft;
       view.draft = null;
       if (moved && draft && draft.w >= 1 && draft.h >= 1) edits.createBox(draft);
+      else if (!moved) select(state, drag.clicked, { add: drag.shift });
     } else if (drag.mode !== "pan") {
       const now = geometry(drag.box);
       const changed = ["x", "y", "w", "h"].some((k) => now[k] !== drag.orig[k]);
@@ -131,7 +132,8 @@ export function attachTools({ canvas, view, state, held, redraw, edits }) {
     if (held.space) return "grab";
     const handle = hitHandle(view, state, p);
     if (handle) return CURSORS[handle.handle];
-    return hitBox(state, toImage(view, p.x, p.y)) ? "pointer" : "crosshair";
+    const box = hitBox(state, toImage(view, p.x, p.y));
+    return box && state.selected.has(box.key) ? "move" : "crosshair";
   }
 
   canvas.addEventListener("pointerdown", (event) => {
@@ -168,5 +170,9 @@ export function attachTools({ canvas, view, state, held, redraw, edits }) {
     },
     { passive: false },
   );
+  // The middle button pans here; stop the browser's autoscroll and paste-on-click.
+  canvas.addEventListener("mousedown", (event) => {
+    if (event.button === 1) event.preventDefault();
+  });
   canvas.addEventListener("auxclick", (event) => event.preventDefault());
 }
