@@ -36,7 +36,6 @@ FACTORS = (8, 4, 2, 1)
 # Full-resolution pixels of context kept around a template while resizing
 # and filtering it, so its edges are filtered like the target's.
 MARGIN = 16
-FUSE = True
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,6 +175,7 @@ def build_bank(
     rotations: tuple[float, ...],
     flips: bool,
     axis: np.ndarray,
+    fuse: bool = True,
 ) -> list[Template]:
     """Every template for ``exemplars``: exemplar group x variant x scale.
 
@@ -187,7 +187,7 @@ def build_bank(
     :data:`MIN_BOX_SIDE` at some scale are skipped.
     """
     bank: list[Template] = []
-    for group in groups(exemplars) if FUSE else [[i] for i in range(len(exemplars))]:
+    for group in groups(exemplars) if fuse else [[i] for i in range(len(exemplars))]:
         w = float(np.median([exemplars[i].size[0] for i in group]))
         h = float(np.median([exemplars[i].size[1] for i in group]))
         for angle, flip in variants(rotations, flips):

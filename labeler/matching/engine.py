@@ -1,12 +1,19 @@
 """The matcher: template bank in, scored box proposals out.
 
-Per target image: build the few pyramid levels the bank needs (resize the raw
-image first, convert after: converting a 1080p frame to float costs more than
-matching on its quarter-size copy), correlate every template at its level
-(:mod:`labeler.matching.ncc`), keep 3x3 local maxima above ``min_score``,
-refine their position to sub-pixel by a parabola fit, map them to target
-pixels, drop those overlapping ``exclude`` boxes, then one NMS across all
+Per target image: build the few pyramid levels the bank needs (each template
+is matched at the coarsest power-of-two level where it keeps >= 12 px; the
+raw image is resized first and converted after, since converting a 1080p
+frame costs more than matching on its quarter), compute the gradient planes
+(:func:`~labeler.matching.preprocess.features`), correlate every template
+at its level (:mod:`labeler.matching.ncc`), keep local maxima above
+``min_score``, refine them to sub-pixel by a parabola fit, map them to target
+pixels (boxes take the template's full-resolution size, clipped to the
+image), drop those overlapping ``exclude`` boxes, then one NMS across all
 exemplars, scales and labels.
+
+There is no separate full-resolution re-scoring pass: on the benchmark the
+coarse-level score ranked proposals as well as finer levels did (MIN_SIDE
+12 vs 16/24 px gave the same AP) at a fraction of the cost.
 """
 
 from __future__ import annotations
@@ -82,6 +89,10 @@ class Matcher:
         Also try horizontally and vertically mirrored templates.
     nms_iou : float
         Proposals overlapping a better one at IoU >= this are suppressed.
+    fuse : bool
+        Fuse exemplars of one label and similar size into one mean template
+        (faster, and found more objects on the benchmark than one template
+        per exemplar); False matches each exemplar on its own.
 
     Notes
     -----
@@ -99,6 +110,7 @@ class Matcher:
         rotations: Sequence[float] = (),
         flips: bool = False,
         nms_iou: float = 0.4,
+        fuse: bool = True,
     ) -> None:
         exemplars = list(exemplars)
         if not exemplars:
@@ -119,6 +131,7 @@ class Matcher:
         self.rotations = tuple(float(a) for a in rotations if float(a) != 0.0)
         self.flips = bool(flips)
         self.nms_iou = float(nms_iou)
+        self.fuse = bool(fuse)
         self._color = all(is_color(ex.image) for ex in self.exemplars)
         self._banks: dict[bool, list[Template]] = {}
         self._axes: dict[bool, np.ndarray] = {}
@@ -129,11 +142,13 @@ class Matcher:
         """JSON-serialisable parameters, stored beside the boxes they produced."""
         return {
             "version": MATCHER_VERSION,
+            "score": "ncc of sobel gradients of the exemplars' main colour axis",
             "min_score": self.min_score,
             "scales": list(self.scales),
             "rotations": list(self.rotations),
             "flips": self.flips,
             "nms_iou": self.nms_iou,
+            "fuse": self.fuse,
         }
 
     def _bank(self, color: bool) -> list[Template]:
@@ -146,6 +161,7 @@ class Matcher:
                 rotations=self.rotations,
                 flips=self.flips,
                 axis=self._axes[color],
+                fuse=self.fuse,
             )
         return self._banks[color]
 
