@@ -1,5 +1,70 @@
-"""Helpers for tests (import as ``from helpers import ...``; pytest puts tests/ on sys.path)."""
+"""Helpers for tests (import as ``from helpers import ...``; pytest puts tests/ on sys.path).
+
+Image builders return encoded file bytes made with a seeded RNG, so every test file
+is real, decodable (or deliberately broken) and reproducible.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import cv2
+import numpy as np
+from PIL import Image
 
 from labeler.ingest import load_boxes_csv, load_demo_boxes
 
-__all__ = ["load_boxes_csv", "load_demo_boxes"]
+__all__ = [
+    "encode",
+    "exif_rotated_jpeg",
+    "load_boxes_csv",
+    "load_demo_boxes",
+    "png_bomb",
+    "truncated_jpeg",
+]
+
+
+def pixels(width: int, height: int, *, seed: int = 0, channels: int = 3, dtype=np.uint8):
+    rng = np.random.default_rng(seed)
+    top = np.iinfo(dtype).max
+    shape = (height, width, channels) if channels > 1 else (height, width)
+    return rng.integers(0, top, size=shape, dtype=dtype, endpoint=True)
+
+
+def encode(ext: str, width: int = 48, height: int = 32, *, seed: int = 0, **kw) -> bytes:
+    """Encode random pixels with OpenCV: ``ext`` is ``.png``, ``.jpg``, ``.tif``, ``.bmp``
+    or ``.webp``; ``channels`` and ``dtype`` as for :func:`pixels`."""
+    ok, buf = cv2.imencode(ext, pixels(width, height, seed=seed, **kw))
+    assert ok, ext
+    return buf.tobytes()
+
+
+def truncated_jpeg(seed: int = 0) -> bytes:
+    data = encode(".jpg", 64, 64, seed=seed)
+    return data[: len(data) // 2]
+
+
+def exif_rotated_jpeg(width: int = 64, height: int = 32, orientation: int = 6) -> bytes:
+    """A JPEG stored ``width`` x ``height`` whose EXIF says to rotate it on display."""
+    im = Image.fromarray(pixels(width, height, seed=7)[:, :, ::-1].copy())
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    out = io.BytesIO()
+    im.save(out, "JPEG", exif=exif.tobytes())
+    return out.getvalue()
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A valid PNG header (correct CRCs) declaring ``width`` x ``height`` pixels, with one
+    tiny compressed row: a decoder that trusted it would allocate tens of gigabytes."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit gray
+    idat = zlib.compress(b"\x00" * (width + 1))
+    return (
+        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+    )

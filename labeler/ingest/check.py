@@ -73,21 +73,24 @@ def check_and_stage(task: Task, *, max_pixels: int) -> Checked:
 
     Never raises for a bad file: every problem comes back as a rejected :class:`Checked`.
     """
-    rejected = Checked(rel=task.rel, status="rejected")
+
+    def rejected(reason: str) -> Checked:
+        return Checked(rel=task.rel, status="rejected", reason=reason)
+
     data = task.data
     if data is None:
         try:
             data = Path(task.src).read_bytes()
         except OSError as exc:
-            return _with(rejected, reason=f"cannot read file ({exc.strerror or exc})")
+            return rejected(f"cannot read file ({exc.strerror or exc})")
     if not data:
-        return _with(rejected, reason="empty file (0 bytes)")
+        return rejected("empty file (0 bytes)")
     sha = hashlib.sha256(data).hexdigest()
     if sha == task.known_sha256:
         return Checked(rel=task.rel, status="existing", sha256=sha)
     fmt = sniff_format(data[:16])
     if fmt is None:
-        return _with(rejected, reason="not a PNG, JPEG, TIFF, BMP or WebP image (by content)")
+        return rejected("not a PNG, JPEG, TIFF, BMP or WebP image (by content)")
     dest = Path(task.dest)
     tmp = dest.with_name(f".{dest.name[:200]}.{uuid.uuid4().hex[:12]}.part")
     try:
@@ -96,23 +99,28 @@ def check_and_stage(task: Task, *, max_pixels: int) -> Checked:
         pixels = read_image(tmp, max_pixels=max_pixels)
     except ImageReadError as exc:
         tmp.unlink(missing_ok=True)
-        return _with(rejected, reason=_reason(exc, tmp))
+        return rejected(_reason(exc, tmp))
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        return _with(rejected, reason=f"cannot write {dest.name} ({exc.strerror or exc})")
+        return rejected(f"cannot write {dest.name} ({exc.strerror or exc})")
     height, width = pixels.shape[:2]  # read_image applied the EXIF orientation
     return Checked(
         rel=task.rel, status="ok", sha256=sha, width=width, height=height, format=fmt, tmp=str(tmp)
     )
 
 
-def _with(checked: Checked, *, reason: str) -> Checked:
-    return Checked(rel=checked.rel, status="rejected", reason=reason)
-
-
 def check_chunk(tasks: list[Task], max_pixels: int) -> list[Checked]:
     """Worker entry point: a chunk per call keeps inter-process overhead small."""
-    return [check_and_stage(t, max_pixels=max_pixels) for t in tasks]
+    import cv2
+
+    # A broken file is reported in the rejection list; OpenCV's own stderr warning about
+    # it would only be noise between the progress bar and the report.
+    level = cv2.getLogLevel()
+    cv2.setLogLevel(2)  # LOG_LEVEL_ERROR
+    try:
+        return [check_and_stage(t, max_pixels=max_pixels) for t in tasks]
+    finally:
+        cv2.setLogLevel(level)
 
 
 def init_worker() -> None:

@@ -75,8 +75,15 @@ def safe_relpath(name: str) -> str:
     return "/".join(parts)
 
 
-def is_ignored(rel: str) -> bool:
-    """Hidden files and folders (``.DS_Store``, ``.git``) and OS clutter (``__MACOSX``)."""
+def is_ignored(name: str) -> bool:
+    """Hidden files and folders (``.DS_Store``, ``.git``) and OS clutter (``__MACOSX``).
+
+    Unsafe names are never ignored, so ``../x`` is reported as refused, not hidden.
+    """
+    try:
+        rel = safe_relpath(name)
+    except UnsafeName:
+        return False
     return any(p.startswith(".") or p in IGNORED_NAMES for p in rel.split("/"))
 
 
@@ -115,7 +122,7 @@ def _zip_entries(src: Path, infos: list[zipfile.ZipInfo]) -> Iterator[Entry]:
             mode = info.external_attr >> 16 if info.create_system == 3 else 0
             if stat.S_ISLNK(mode):
                 yield Entry(rel=info.filename, error="symbolic link in archive (refused)")
-            elif mode and not stat.S_ISREG(mode):
+            elif stat.S_IFMT(mode) not in (0, stat.S_IFREG):  # many zips store no file type
                 yield Entry(rel=info.filename, error="device file or FIFO in archive (refused)")
             elif info.flag_bits & 0x1:
                 yield Entry(rel=info.filename, error="encrypted archive member")
@@ -188,6 +195,10 @@ def open_source(src: str | os.PathLike) -> Source:
             return _zip(path)
         except zipfile.BadZipFile as exc:
             raise SourceError(f"{path}: corrupt zip archive ({exc})") from None
-    if tarfile.is_tarfile(path):
+    try:
+        is_tar = tarfile.is_tarfile(path)
+    except (tarfile.TarError, EOFError, OSError) as exc:  # e.g. a gzip stream cut short
+        raise SourceError(f"{path}: corrupt archive ({exc})") from None
+    if is_tar:
         return _tar(path)
     raise SourceError(f"{path}: not a folder, a .zip or a .tar(.gz) archive")
