@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from flask import current_app, request
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from labeler.store.models import Box, Dataset, Image, LabelClass
@@ -83,31 +83,33 @@ def neighbours(session: Session, image: Image) -> dict[str, int | None]:
     return {"prev_id": prev_id, "next_id": next_id, "next_unfinished_id": next_unfinished}
 
 
-def dataset_counts(session: Session, dataset_ids: list[int] | None = None) -> dict[int, dict]:
-    """Per dataset: images per state, total, undecided (``proposed``) boxes; SQL aggregates."""
+def dataset_counts(session: Session, dataset_ids: list[int]) -> dict[int, dict]:
+    """Per dataset: images per state, total, undecided (``proposed``) boxes; SQL aggregates.
+
+    Both queries read covering indexes only (``ix_image_dataset_state``,
+    ``ix_box_status_image``), never the image or box rows themselves.
+    """
     states = ("new", "in_progress", "done", "empty")
-    cols = [func.count().label("total")] + [
-        func.sum(case((Image.state == s, 1), else_=0)).label(s) for s in states
-    ]
-    q = select(Image.dataset_id, *cols).group_by(Image.dataset_id)
+    out = {i: dict.fromkeys((*states, "total", "undecided"), 0) for i in dataset_ids}
+    if not dataset_ids:
+        return out
+    q = (
+        select(Image.dataset_id, Image.state, func.count())
+        .where(Image.dataset_id.in_(dataset_ids))
+        .group_by(Image.dataset_id, Image.state)
+    )
+    for ds_id, state, n in session.execute(q):
+        out[ds_id][state] = int(n)
+        out[ds_id]["total"] += int(n)
     pq = (
         select(Image.dataset_id, func.count(Box.id))
-        .join(Box, Box.image_id == Image.id)
-        .where(Box.status == "proposed")
+        .join(Image, Box.image_id == Image.id)
+        .where(Box.status == "proposed", Image.dataset_id.in_(dataset_ids))
         .group_by(Image.dataset_id)
     )
-    if dataset_ids is not None:
-        q = q.where(Image.dataset_id.in_(dataset_ids))
-        pq = pq.where(Image.dataset_id.in_(dataset_ids))
-    out: dict[int, dict] = {}
-    for row in session.execute(q):
-        out[row.dataset_id] = {s: int(getattr(row, s) or 0) for s in states}
-        out[row.dataset_id]["total"] = int(row.total)
     for ds_id, n in session.execute(pq):
-        out.setdefault(ds_id, {})["undecided"] = int(n)
-    empty = dict.fromkeys((*states, "total", "undecided"), 0)
-    ids = dataset_ids if dataset_ids is not None else list(out)
-    return {i: {**empty, **out.get(i, {})} for i in ids}
+        out[ds_id]["undecided"] = int(n)
+    return out
 
 
 def list_images(

@@ -7,6 +7,8 @@ proposals are transactions.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -105,18 +107,39 @@ def min_score(data: dict, default: float = 0.5) -> float:
     return float(value)
 
 
+_MATCHERS: OrderedDict[tuple, Matcher] = OrderedDict()
+_MATCHERS_LOCK = threading.Lock()
+MATCHER_CACHE = 16
+
+
 def build_matcher(
     ws: Workspace, s: Session, specs: Sequence[ExemplarSpec], threshold: float, read
 ) -> Matcher:
-    """A Matcher for ``specs``; ``read(ws, image)`` decodes an image. Bad exemplars -> 422."""
+    """A Matcher for ``specs``; ``read(ws, image)`` decodes an image. Bad exemplars -> 422.
+
+    Matchers are cached by exemplar content (image hash, box, label) and
+    threshold: pressing F again, or Propagate after F, skips building the
+    template bank.
+    """
+    images = {sp.image_id: s.get(Image, sp.image_id) for sp in specs}
+    key = (tuple((images[sp.image_id].sha256, sp.box, sp.label) for sp in specs), threshold)
+    with _MATCHERS_LOCK:
+        if key in _MATCHERS:
+            _MATCHERS.move_to_end(key)
+            return _MATCHERS[key]
     exemplars = []
     for spec in specs:
         try:
-            pixels = read(ws, s.get(Image, spec.image_id))
+            pixels = read(ws, images[spec.image_id])
             exemplars.append(Exemplar(image=pixels, box=spec.box, label=spec.label))
         except (OSError, ValueError) as exc:  # unreadable file, box too small or flat
             raise invalid(f"exemplar on image {spec.image_id}: {exc}") from None
-    return Matcher(exemplars, min_score=threshold)
+    matcher = Matcher(exemplars, min_score=threshold)
+    with _MATCHERS_LOCK:
+        _MATCHERS[key] = matcher
+        while len(_MATCHERS) > MATCHER_CACHE:
+            _MATCHERS.popitem(last=False)
+    return matcher
 
 
 def exclusions(s: Session, image_id: int, keep: set[int]) -> list[tuple[float, ...]]:
