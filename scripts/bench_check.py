@@ -1,0 +1,193 @@
+#!/usr/bin/env python
+"""Benchmark ``labeler check``: SQL aggregates vs a Python-loop baseline on synthetic rows.
+
+Fills a temporary SQLite workspace with ``--images`` images and ``--boxes`` boxes
+(bulk ``executemany`` inserts, seeded), with a known number of planted problems
+(invalid, tiny, near-duplicate, foreign-label boxes), times ``check_dataset``
+and prints a table: time, ratio vs the baseline, and whether the counts are the
+expected ones. The baseline fetches every box row and counts in Python.
+
+    .venv/bin/python scripts/bench_check.py              # 100,000 images, 1,000,000 boxes
+    .venv/bin/python scripts/bench_check.py --images 1000 --boxes 10000 --no-baseline
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import tempfile
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy import insert, select
+
+from labeler.completeness import check_dataset
+from labeler.matching.geometry import iou
+from labeler.store.models import Box, Dataset, Image, LabelClass
+from labeler.workspace import init_workspace
+
+W, H = 640, 480
+BATCH = 50_000
+PLANTED = {  # check key -> boxes (pairs for near-duplicates) planted per 1,000,000 boxes
+    "boxes_outside": 500,
+    "boxes_too_small": 300,
+    "boxes_nonfinite": 100,
+    "boxes_tiny": 700,
+    "boxes_near_duplicate": 400,
+    "boxes_foreign_label": 200,
+}
+
+
+def fill(ws, n_images: int, n_boxes: int, seed: int) -> dict[str, int]:
+    """Insert the synthetic dataset ``bench``; returns the planted count per check."""
+    rng = np.random.default_rng(seed)
+    now = datetime.now(UTC)
+    with ws.engine.begin() as conn:
+        ds = conn.execute(insert(Dataset).values(name="bench", created_at=now)).inserted_primary_key[0]
+        other = conn.execute(insert(Dataset).values(name="other", created_at=now)).inserted_primary_key[0]
+        labels = [
+            conn.execute(
+                insert(LabelClass).values(dataset_id=d, name=n, colour="#e6194b")
+            ).inserted_primary_key[0]
+            for d, n in ((ds, "RBC"), (ds, "WBC"), (ds, "Platelets"), (other, "X"))
+        ]
+        states = rng.choice(["new", "in_progress", "done", "empty"], n_images, p=[0.1, 0.05, 0.8, 0.05])
+        image_rows = [
+            {"dataset_id": ds, "path": f"datasets/bench/images/{i // 1000:03d}/{i:06d}.jpg",
+             "sha256": f"{i % (n_images - 50):064x}", "width": W, "height": H, "format": "jpeg",
+             "state": str(states[i]), "created_at": now, "updated_at": now, "version": 1}
+            for i in range(n_images)
+        ]  # fmt: skip  (the last 50 images repeat a sha256: duplicates)
+        for start in range(0, n_images, BATCH):
+            conn.execute(insert(Image), image_rows[start : start + BATCH])
+        first_image = conn.scalar(select(Image.id).where(Image.dataset_id == ds).order_by(Image.id))
+
+        scale = n_boxes / 1_000_000
+        planted = {key: max(1, round(n * scale)) for key, n in PLANTED.items()}
+        # Well-spread valid boxes: a grid cell per box so random boxes never overlap by accident.
+        per_image = max(1, math.ceil(n_boxes / n_images))
+        cols = math.ceil(math.sqrt(per_image * W / H))
+        cell_w, cell_h = W / cols, H / math.ceil(per_image / cols)
+        k = np.arange(n_boxes)
+        slot = k % per_image
+        x = (slot % cols) * cell_w + rng.uniform(0, 2, n_boxes)
+        y = (slot // cols) * cell_h + rng.uniform(0, 2, n_boxes)
+        w = rng.uniform(8, cell_w - 3, n_boxes)
+        h = rng.uniform(8, cell_h - 3, n_boxes)
+        image_id = first_image + (k // per_image) % n_images
+        label = np.asarray(labels[:3])[rng.integers(0, 3, n_boxes)]
+        status = rng.choice(["accepted", "proposed", "rejected"], n_boxes, p=[0.85, 0.1, 0.05])
+        status[: sum(planted.values()) + planted["boxes_near_duplicate"]] = "accepted"
+        i = 0
+        for key, n in planted.items():  # overwrite the first boxes with planted problems
+            sl = slice(i, i + n)
+            if key == "boxes_outside":
+                x[sl] = W - w[sl] / 2
+            elif key == "boxes_too_small":
+                w[sl] = 1.0
+            elif key == "boxes_nonfinite":
+                y[sl] = np.inf
+            elif key == "boxes_tiny":
+                h[sl] = 3.0
+            elif key == "boxes_foreign_label":
+                label[sl] = labels[3]
+            elif key == "boxes_near_duplicate":  # box i+n+j copies box i+j, shifted 0.2 px
+                dup = slice(i + n, i + 2 * n)
+                x[dup], y[dup], w[dup], h[dup] = x[sl] + 0.2, y[sl], w[sl], h[sl]
+                image_id[dup], label[dup] = image_id[sl], label[sl]
+                n *= 2
+            i += n
+        common = {"source": "user", "is_exemplar": False, "created_at": now, "updated_at": now,
+                  "version": 1}  # fmt: skip
+        for start in range(0, n_boxes, BATCH):
+            sl = slice(start, start + BATCH)
+            rows = [
+                {"image_id": int(a), "label_id": int(b), "x": float(c), "y": float(d),
+                 "w": float(e), "h": float(f), "status": str(g), **common}
+                for a, b, c, d, e, f, g in zip(
+                    image_id[sl], label[sl], x[sl], y[sl], w[sl], h[sl], status[sl], strict=True
+                )
+            ]  # fmt: skip
+            conn.execute(insert(Box), rows)
+    return planted
+
+
+def baseline(ws) -> dict[str, int]:
+    """The same box counts the slow way: fetch every row, loop in Python."""
+    counts: dict[str, int] = defaultdict(int)
+    by_key = defaultdict(list)
+    with ws.engine.connect() as conn:
+        ds = conn.scalar(select(Dataset.id).where(Dataset.name == "bench"))
+        stmt = (
+            select(Box.id, Box.image_id, Box.label_id, Box.x, Box.y, Box.w, Box.h, Box.status,
+                   Image.width, Image.height, LabelClass.dataset_id)
+            .join(Image, Image.id == Box.image_id)
+            .join(LabelClass, LabelClass.id == Box.label_id)
+            .where(Image.dataset_id == ds)
+        )  # fmt: skip
+        for bid, img, lab, x, y, w, h, status, iw, ih, lab_ds in conn.execute(stmt):
+            if status == "rejected":
+                continue
+            if not all(math.isfinite(v) for v in (x, y, w, h)):
+                counts["boxes_nonfinite"] += 1
+            else:
+                if x < -0.5 or y < -0.5 or x + w > iw + 0.5 or y + h > ih + 0.5:
+                    counts["boxes_outside"] += 1
+                if w < 2 or h < 2:
+                    counts["boxes_too_small"] += 1
+                elif w < 4 or h < 4:
+                    counts["boxes_tiny"] += 1
+            if lab_ds != ds:
+                counts["boxes_foreign_label"] += 1
+            by_key[img, lab].append((bid, (x, y, w, h)))
+    for boxes in by_key.values():
+        for i, (_, a) in enumerate(boxes):
+            counts["boxes_near_duplicate"] += sum(iou(a, b) > 0.9 for _, b in boxes[i + 1 :])
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=100_000)
+    parser.add_argument("--boxes", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-baseline", action="store_true")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
+        ws = init_workspace(f"{tmp}/ws")
+        t0 = time.perf_counter()
+        planted = fill(ws, args.images, args.boxes, args.seed)
+        t_fill = time.perf_counter() - t0
+        times = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            report = check_dataset(ws, "bench")
+            times.append(time.perf_counter() - t0)
+        t_sql = min(times)
+        found = {c.key: c.count for c in report.checks}
+        ok = all(found[key] == n for key, n in planted.items()) and found["images_duplicate"] == 100
+        rows = [("check_dataset (SQL aggregates)", t_sql, 1.0, "planted counts found" if ok else f"MISMATCH {found}")]
+        if not args.no_baseline:
+            t0 = time.perf_counter()
+            base = baseline(ws)
+            t_base = time.perf_counter() - t0
+            agree = all(base.get(key, 0) == found[key] for key in planted)
+            rows.append(("Python loop over all rows (box checks only)", t_base, t_base / t_sql,
+                         "agrees with SQL" if agree else f"DISAGREES {dict(base)}"))  # fmt: skip
+
+    print(f"{args.images:,} images, {args.boxes:,} boxes; {platform.processor() or platform.machine()}, "
+          f"Python {platform.python_version()}, {datetime.now(UTC):%Y-%m-%d}; fill {t_fill:.1f} s; "
+          f"best of {args.repeat}: {', '.join(f'{t:.2f}' for t in times)} s")  # fmt: skip
+    print(f"| {'method':45} | {'time (s)':>8} | {'x SQL':>6} | quality |")
+    print(f"|{'-' * 47}|{'-' * 10}:|{'-' * 7}:|---------|")
+    for name, t, ratio, quality in rows:
+        print(f"| {name:45} | {t:8.2f} | {ratio:6.1f} | {quality} |")
+
+
+if __name__ == "__main__":
+    main()
