@@ -544,3 +544,120 @@ def test_box_json_shape(api, demo_ws):
     box = add_box(api, first_image(api)["id"])
     with demo_ws.sessions() as s:
         assert box_json(s.get(Box, box["id"])) == box
+
+
+# --- odds and ends -----------------------------------------------------------------------------
+
+
+def test_decoded_images_are_cached_between_find_similar_calls(api):
+    from labeler.web import thumbs
+
+    item = first_image(api)
+    ex = exemplar_on(api, item["id"])
+    url = f"{V1}/images/{item['id']}/find-similar"
+    thumbs._decoded.cache_clear()
+    api.post(url, json={"box_ids": [ex["id"]]})
+    misses = thumbs._decoded.cache_info().misses
+    api.post(url, json={"box_ids": [ex["id"]], "min_score": 0.7})
+    info = thumbs._decoded.cache_info()
+    assert info.misses == misses and info.hits >= 1
+
+
+def test_tiff_is_served_as_png(api, demo_ws):
+    from io import BytesIO
+
+    import numpy as np
+    from PIL import Image as PILImage
+
+    ds_id = api.get(f"{V1}/datasets").get_json()[0]["id"]
+    rel = "datasets/demo/images/extra/gray16.tif"
+    path = demo_ws.abspath(rel)
+    path.parent.mkdir(parents=True)
+    pixels = (np.arange(300 * 200, dtype=np.uint16).reshape(200, 300) * 3).astype(np.uint16)
+    PILImage.fromarray(pixels).save(path, format="TIFF")
+    with demo_ws.sessions.begin() as s:
+        im = Image(dataset_id=ds_id, path=rel, sha256="f" * 64, width=300, height=200,
+                   format="tiff")  # fmt: skip
+        s.add(im)
+        s.flush()
+        image_id = im.id
+    resp = fetch(api, f"{V1}/images/{image_id}/file")
+    assert resp.status_code == 200 and resp.mimetype == "image/png"
+    assert PILImage.open(BytesIO(resp.data)).size == (300, 200)
+    thumb = fetch(api, f"{V1}/images/{image_id}/thumbnail")
+    assert PILImage.open(BytesIO(thumb.data)).size == (256, 171)
+    assert api.get(f"{V1}/datasets/{ds_id}/images?limit=500").get_json()["items"][-1]["path"] == (
+        "extra/gray16.tif"
+    )
+
+
+def test_delete_with_version_in_the_body(api):
+    box = add_box(api, first_image(api)["id"])
+    assert api.delete(f"{V1}/boxes/{box['id']}", json={"version": 3}).status_code == 409
+    assert api.delete(f"{V1}/boxes/{box['id']}", json={"version": "x"}).status_code == 400
+    assert api.delete(f"{V1}/boxes/{box['id']}", json={"version": 1}).status_code == 200
+
+
+def test_label_patch_errors(api):
+    assert api.patch(f"{V1}/labels/99999", json={"name": "x"}).status_code == 404
+    labels = api.get(f"{V1}/datasets").get_json()[0]["labels"]
+    rbc, wbc = labels[0], labels[1]
+    assert api.patch(f"{V1}/labels/{rbc['id']}", json={"name": "WBC"}).status_code == 422
+    assert api.patch(f"{V1}/labels/{rbc['id']}", json={"hotkey": wbc["hotkey"]}).status_code == 422
+    ok = api.patch(f"{V1}/labels/{rbc['id']}", json={"name": "Red cell", "hotkey": None})
+    assert ok.get_json() == {**rbc, "name": "Red cell", "hotkey": None}
+
+
+def test_user_header_too_long(api):
+    item = first_image(api)
+    resp = api.post(f"{V1}/images/{item['id']}/state", json={"state": "done"},
+                    headers={"X-Labeler-User": "u" * 201})  # fmt: skip
+    assert resp.status_code == 400 and "X-Labeler-User" in resp.get_json()["detail"]
+
+
+def test_unexpected_errors_are_json_500(demo_ws):
+    from labeler.web import create_app
+
+    app = create_app({"WORKSPACE": demo_ws})
+
+    def boom():
+        raise RuntimeError("kaboom")
+
+    app.add_url_rule("/api/v1/boom", view_func=boom)
+    resp = app.test_client().get("/api/v1/boom")
+    assert resp.status_code == 500
+    assert resp.get_json() == {"error": "internal", "detail": "internal error: RuntimeError"}
+
+
+def test_secret_key_persists_so_sessions_survive_restarts(demo_ws):
+    from labeler.web import create_app
+
+    first = create_app({"WORKSPACE": demo_ws})
+    client = first.test_client()
+    token = client.get(f"{V1}/session").get_json()["csrf_token"]
+    second = create_app({"WORKSPACE": demo_ws})
+    assert second.config["SECRET_KEY"] == first.config["SECRET_KEY"]
+    key_file = demo_ws.root / ".labeler" / "secret_key"
+    assert key_file.stat().st_mode & 0o077 == 0
+    cookie = client.get_cookie("labeler_session")
+    other = second.test_client()
+    other.set_cookie("labeler_session", cookie.value)
+    assert other.get(f"{V1}/session").get_json()["csrf_token"] == token
+
+
+def test_job_cancel_and_recovery(api, demo_ws, web_app):
+    from labeler.store.models import Job
+    from labeler.web import create_app
+
+    with demo_ws.sessions.begin() as s:
+        stale = Job(kind="propagate", status="running", params={})
+        queued = Job(kind="propagate", status="queued", params={})
+        s.add_all([stale, queued])
+        s.flush()
+        stale_id, queued_id = stale.id, queued.id
+    cancelled = api.post(f"{V1}/jobs/{queued_id}/cancel").get_json()
+    assert cancelled["status"] == "cancelled"
+    create_app({"WORKSPACE": demo_ws})  # a restarted server
+    job = api.get(f"{V1}/jobs/{stale_id}").get_json()
+    assert job["status"] == "failed" and "stopped" in job["error"]
+    assert api.get(f"{V1}/jobs/{queued_id}").get_json()["status"] == "cancelled"
