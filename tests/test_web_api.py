@@ -661,3 +661,18 @@ def test_job_cancel_and_recovery(api, demo_ws, web_app):
     job = api.get(f"{V1}/jobs/{stale_id}").get_json()
     assert job["status"] == "failed" and "stopped" in job["error"]
     assert api.get(f"{V1}/jobs/{queued_id}").get_json()["status"] == "cancelled"
+
+
+def test_missing_and_corrupt_files(api, demo_ws):
+    ids = [i["id"] for i in api.get(f"{V1}/datasets/1/images?limit=2").get_json()["items"]]
+    with demo_ws.sessions() as s:
+        missing, corrupt = (demo_ws.abspath(s.get(Image, i).path) for i in ids)
+    missing.unlink()
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    for suffix in ("thumbnail", "file?max=100"):
+        assert api.get(f"{V1}/images/{ids[0]}/{suffix}").status_code == 404
+        bad = api.get(f"{V1}/images/{ids[1]}/{suffix}")
+        assert bad.status_code == 422 and "cannot be read" in bad.get_json()["detail"]
+    body = {"exemplars": [{"x": 10, "y": 10, "w": 40, "h": 40, "label": "RBC"}]}
+    assert api.post(f"{V1}/images/{ids[0]}/find-similar", json=body).status_code in (404, 422)
+    assert api.post(f"{V1}/images/{ids[1]}/find-similar", json=body).status_code == 422

@@ -7,6 +7,9 @@ Boxes, labels, matching and jobs add their routes to the same blueprint from
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from flask import Blueprint, jsonify, request, send_file
 from sqlalchemy import select
 
@@ -131,6 +134,17 @@ def image(image_id: int):
         return jsonify(image_json(s, get_or_404(s, Image, image_id)))
 
 
+@contextmanager
+def readable(image: Image) -> Iterator[None]:
+    """A missing file is 404, an unreadable one 422, both naming the image."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise not_found(str(exc)) from None
+    except (OSError, ValueError) as exc:  # truncated or corrupt file, unknown format
+        raise invalid(f"image {image.id} ({image.path}) cannot be read: {exc}") from None
+
+
 def _send(path, mimetype: str):
     resp = send_file(path, mimetype=mimetype, conditional=True, max_age=3600)
     resp.headers["Cache-Control"] = "private, max-age=3600"
@@ -143,10 +157,8 @@ def image_file(image_id: int):
     ws = workspace()
     with ws.sessions() as s:
         im = get_or_404(s, Image, image_id)
-        try:
+        with readable(im):
             path, mimetype = thumbs.display_file(ws, im, max_side)
-        except FileNotFoundError as exc:
-            raise not_found(str(exc)) from None
     return _send(path, mimetype)
 
 
@@ -155,10 +167,8 @@ def image_thumbnail(image_id: int):
     ws = workspace()
     with ws.sessions() as s:
         im = get_or_404(s, Image, image_id)
-        try:
+        with readable(im):
             path = thumbs.thumbnail(ws, im)
-        except FileNotFoundError as exc:
-            raise not_found(str(exc)) from None
     return _send(path, "image/jpeg")
 
 

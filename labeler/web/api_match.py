@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from labeler.store.models import Dataset, Image, Job
 from labeler.web import propose, thumbs
-from labeler.web.api import bp
+from labeler.web.api import bp, readable
 from labeler.web.common import box_json, get_or_404, user, workspace
 from labeler.web.errors import field, invalid, json_body
 
@@ -27,7 +27,8 @@ def find_similar(image_id: int):
         keep = {sp.box_id for sp in specs if sp.box_id is not None}
         matcher = propose.build_matcher(ws, s, specs, threshold, thumbs.decoded)
         exclude = propose.exclusions(s, image.id, keep)
-        target = thumbs.decoded(ws, image)
+        with readable(image):
+            target = thumbs.decoded(ws, image)
     try:
         proposals = matcher.match(target, exclude=exclude)
     except ValueError as exc:  # e.g. an exemplar larger than this image
