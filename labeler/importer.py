@@ -10,8 +10,8 @@ are all reported by name, and nothing is written unless ``skip_unmatched``.
 Writing (:func:`import_records`) happens in one transaction: any bad box,
 unknown label or size mismatch rolls everything back. Re-importing is
 idempotent: boxes of ``source="import"`` on the matched images are replaced,
-and an imported box identical (same label, within 0.01 px) to a box already
-drawn or proposed on that image by someone else is skipped, so importing an
+and an imported box identical (same label and status, within 0.01 px) to a box
+already drawn or proposed on that image by someone else is skipped, so importing an
 export of the same dataset adds nothing.
 
 Imported annotations become ``accepted`` boxes; predictions become
@@ -209,18 +209,21 @@ def _write(s, user, work, labels, match, created) -> ImportReport:
         replaced += s.execute(
             delete(Box).where(Box.image_id.in_(part), Box.source == "import")
         ).rowcount
-    existing: dict[int, list[tuple[int, tuple]]] = defaultdict(list)
+    existing: dict[int, list[tuple[int, str, tuple]]] = defaultdict(list)
     for chunk in range(0, len(ids), 500):
-        q = select(Box.image_id, Box.label_id, Box.x, Box.y, Box.w, Box.h).where(
+        q = select(Box.image_id, Box.label_id, Box.status, Box.x, Box.y, Box.w, Box.h).where(
             Box.image_id.in_(ids[chunk : chunk + 500])
         )
-        for image_id, label_id, *xywh in s.execute(q):
-            existing[image_id].append((label_id, tuple(xywh)))
+        for image_id, label_id, status, *xywh in s.execute(q):
+            existing[image_id].append((label_id, status, tuple(xywh)))
     n_acc = n_prop = skipped = 0
     for row, _rec, boxes in work:
         for b, xywh in boxes:
             label = labels[b.label]
-            if any(lid == label.id and _same(xywh, old) for lid, old in existing[row.id]):
+            if any(
+                lid == label.id and status == b.status and _same(xywh, old)
+                for lid, status, old in existing[row.id]
+            ):
                 skipped += 1
                 continue
             params = {"model_version": b.model_version} if b.model_version else None

@@ -179,3 +179,14 @@ def test_newest_live_annotation_wins_and_other_result_types_are_ignored(tmp_path
     (image,) = labelstudio.parse(path).images
     assert [b.x for b in image.boxes] == [pytest.approx(20)]
     assert image.state == "done"
+
+
+def test_predictions_listed_by_id_only_are_reported(tmp_path):
+    task = {"data": {"image": "a.jpg"}, "annotations": [{"result": [_result()]}],
+            "predictions": [11, 12]}  # fmt: skip
+    path = tmp_path / "quick.json"
+    path.write_text(json.dumps([task, task]))
+    parsed = labelstudio.parse(path)
+    assert len(parsed.images[0].boxes) == 1
+    (note,) = parsed.notes
+    assert "4 predictions are listed by id only" in note and str(path) in note

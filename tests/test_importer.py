@@ -192,3 +192,16 @@ def test_export_done_only(formats_ws, tmp_path):
     records = load_records(formats_ws, "demo", done_only=True)
     assert {img.state for img in records.images} == {"done", "empty"}
     assert len(records.images) == 9
+
+
+def test_accepted_import_is_not_swallowed_by_an_identical_proposal(formats_ws, tmp_path):
+    from labeler.store.models import Box
+
+    with formats_ws.sessions() as s:
+        proposal = s.scalars(select(Box).where(Box.status == "proposed")).first()
+        name = proposal.image.rel_path
+        xywh = [proposal.x, proposal.y, proposal.w, proposal.h]
+    images = [{"id": 1, "file_name": name, "width": 640, "height": 480}]
+    records, _ = _coco(tmp_path, [xywh], images)
+    report = import_records(formats_ws, "demo", records)
+    assert (report.boxes, report.skipped_identical) == (1, 0)

@@ -96,6 +96,8 @@ def import_(fmt, path, dataset, create_labels, skip_unmatched, ws):
     )
     if report.created_labels:
         click.echo(f"created labels: {', '.join(report.created_labels)}")
+    for note in records.notes:
+        click.echo(f"note: {note}", err=True)
     for entry in report.unmatched:
         click.echo(f"skipped, no matching image: {entry}", err=True)
 

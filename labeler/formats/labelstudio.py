@@ -26,6 +26,9 @@ Parse accepts Label Studio's JSON export (a list of tasks, one task, or
 ``{"tasks": [...]}``). Of several annotations on a task the newest one that
 was not cancelled is used (as Label Studio's converter does). Results of other
 types (choices, polygons...) are ignored; rotated rectangles are refused.
+Label Studio's quick JSON export lists predictions by id only: those are
+skipped and reported in ``notes`` (a snapshot export with full predictions
+keeps them).
 """
 
 from __future__ import annotations
@@ -233,7 +236,7 @@ def _newest(annotations: list[Any]) -> dict | None:
 def parse(path: str | os.PathLike) -> DatasetRecord:
     """Read a Label Studio JSON export (file, or a folder holding ``tasks.json``)."""
     file, tasks = _load(Path(path))
-    images, labels = [], {}
+    images, labels, id_only = [], {}, 0
     for i, task in enumerate(tasks):
         where = f"task {i}"
         if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
@@ -259,6 +262,9 @@ def parse(path: str | os.PathLike) -> DatasetRecord:
         if not isinstance(predictions, list):
             raise FormatError(file, f"{where}.predictions", "expected a list")
         for k, pred in enumerate(predictions):
+            if isinstance(pred, int) and not isinstance(pred, bool):
+                id_only += 1  # Label Studio's quick export lists predictions by id only
+                continue
             if not isinstance(pred, dict):
                 raise FormatError(file, f"{where}.predictions[{k}]", "not an object")
             version = pred.get("model_version")
@@ -271,4 +277,10 @@ def parse(path: str | os.PathLike) -> DatasetRecord:
             labels.setdefault(b.label, None)
         width, height = size or (0, 0)  # 0 = unknown: the importer uses the store's size
         images.append(ImageRecord(ref, width, height, state, tuple(boxes)))
-    return DatasetRecord(file.stem, tuple(labels), tuple(images))
+    notes = ()
+    if id_only:
+        notes = (
+            f"{file}: {id_only} predictions are listed by id only (Label Studio's quick export)"
+            " and were not imported; export a snapshot with full predictions to keep them",
+        )
+    return DatasetRecord(file.stem, tuple(labels), tuple(images), notes=notes)

@@ -76,6 +76,7 @@ class DatasetRecord:
     # size, image paths without their extension; the importer fills in from the store.
     normalized: bool = False
     paths_without_suffix: bool = False
+    notes: tuple[str, ...] = ()  # what a parser had to leave out, for the user to read
 
     def label_index(self) -> dict[str, int]:
         """Label name -> 0-based class index (YOLO class, COCO id - 1)."""
