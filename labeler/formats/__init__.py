@@ -6,6 +6,14 @@
 :class:`~labeler.formats.records.FormatError` naming the file and field.
 Store access lives only in :func:`~labeler.formats.records.load_records` and
 :mod:`labeler.importer`.
+
+Which images an export holds: every image of the dataset by default, each with
+the accepted boxes it has so far (and, in Label Studio JSON, its undecided
+proposals as predictions); ``load_records(..., done_only=True)`` (``labeler
+export --done-only``) keeps only images marked ``done`` or ``empty``, which is
+what a training set should use, since in COCO/YOLO/VOC an unfinished image
+with no boxes looks like a confirmed-empty one. Confirmed-empty images are in
+every format; rejected boxes in none.
 """
 
 from __future__ import annotations
