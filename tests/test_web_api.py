@@ -648,19 +648,23 @@ def test_secret_key_persists_so_sessions_survive_restarts(demo_ws):
 def test_job_cancel_and_recovery(api, demo_ws, web_app):
     from labeler.store.models import Job
     from labeler.web import create_app
+    from labeler.web.jobs import owner
 
     with demo_ws.sessions.begin() as s:
         stale = Job(kind="propagate", status="running", params={})
         queued = Job(kind="propagate", status="queued", params={})
-        s.add_all([stale, queued])
+        live = Job(kind="propagate", status="running", params={"owner": owner()})
+        s.add_all([stale, queued, live])
         s.flush()
-        stale_id, queued_id = stale.id, queued.id
+        stale_id, queued_id, live_id = stale.id, queued.id, live.id
     cancelled = api.post(f"{V1}/jobs/{queued_id}/cancel").get_json()
     assert cancelled["status"] == "cancelled"
     create_app({"WORKSPACE": demo_ws})  # a restarted server
     job = api.get(f"{V1}/jobs/{stale_id}").get_json()
     assert job["status"] == "failed" and "stopped" in job["error"]
     assert api.get(f"{V1}/jobs/{queued_id}").get_json()["status"] == "cancelled"
+    # A job of a live server (here: this process) is left alone.
+    assert api.get(f"{V1}/jobs/{live_id}").get_json()["status"] == "running"
 
 
 def test_missing_and_corrupt_files(api, demo_ws):

@@ -10,6 +10,7 @@ from labeler.web import propose, thumbs
 from labeler.web.api import bp, readable
 from labeler.web.common import box_json, get_or_404, user, workspace
 from labeler.web.errors import field, invalid, json_body
+from labeler.web.jobs import owner
 
 MAX_N = 100_000
 
@@ -87,6 +88,7 @@ def propagate(dataset_id: int):
                 "n": n,
                 "after_image_id": after,
                 "min_score": threshold,
+                "owner": owner(),
             },
             status="queued",
             total=min(total, n) if scope == "next" else total,

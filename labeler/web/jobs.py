@@ -8,7 +8,9 @@ a cancel loses at most the image being matched, never earlier results.
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import socket
 import threading
 
 from sqlalchemy import select, update
@@ -83,6 +85,23 @@ def run_propagate(ws: Workspace, job_id: int) -> None:
     _set(ws, job_id, status="done", error=error)
 
 
+def owner() -> dict:
+    """Recorded in a job's params: which server process runs it."""
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class JobRunner:
     """Runs submitted job ids one after another in a daemon thread."""
 
@@ -93,13 +112,20 @@ class JobRunner:
         self._lock = threading.Lock()
 
     def recover(self) -> None:
-        """Jobs a previous server left queued or running will never finish: say so."""
+        """Jobs whose server process is gone will never finish: say so.
+
+        Only jobs of dead processes on this host (or without an owner) are
+        failed, so a second server on the same workspace leaves the first
+        one's jobs alone.
+        """
+        host = socket.gethostname()
         with self.ws.sessions.begin() as s:
-            s.execute(
-                update(Job)
-                .where(Job.kind == "propagate", Job.status.in_(("queued", "running")))
-                .values(status="failed", error="the server stopped before the job finished")
-            )
+            q = select(Job).where(Job.kind == "propagate", Job.status.in_(("queued", "running")))
+            for job in s.scalars(q):
+                owner = job.params.get("owner") or {}
+                if owner.get("host") in (None, host) and not _alive(owner.get("pid")):
+                    job.status = "failed"
+                    job.error = "the server stopped before the job finished"
 
     def submit(self, job_id: int) -> None:
         with self._lock:
