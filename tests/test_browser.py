@@ -226,7 +226,7 @@ def test_label_editor_and_xss_label_is_text(annotator):
     row.locator("input[type=text]").press("Enter")  # change event
     expect(picker).to_contain_text("Leukocyte")
     row.locator("input[type=color]").fill("#00ff00")
-    expect(page.locator("#annotator-message")).to_contain_text("Label saved")
+    expect(page.locator("#annotator-message")).to_contain_text("Label saved: Leukocyte (#00ff00)")
     labels = {lab["id"]: lab for lab in annotator.api("GET", f"/datasets/{dataset_id}/labels")}
     assert (labels[wbc["id"]]["name"], labels[wbc["id"]]["colour"]) == ("Leukocyte", "#00ff00")
 

@@ -77,7 +77,7 @@ export function attachLabelApi({ api, state, say, refresh }) {
       Object.assign(label, data);
       // Boxes carry the label name too; keep them in step with the rename.
       for (const box of state.boxes.values()) if (box.label_id === label.id) box.label = data.name;
-      say(`Label saved: ${data.name}`);
+      say(`Label saved: ${data.name} (${data.colour})`);
     } catch (err) {
       say(`Label not saved: ${err.message}`, "error");
     }

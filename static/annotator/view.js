@@ -102,41 +102,77 @@ export function handlePoints(box) {
   };
 }
 
-function strokeBox(ctx, view, state, box, selected) {
-  const label = labelOf(state, box);
-  const colour = (label && label.colour) || STYLE.fallbackColour;
+const MAX_CAPTIONS = 300; // past this many boxes on screen, scores are noise and cost frames
+
+function screenRect(view, box) {
   const s = toScreen(view, box.x, box.y);
   const w = box.w * view.scale;
   const h = box.h * view.scale;
-  if (s.x > view.width || s.y > view.height || s.x + w < 0 || s.y + h < 0) return;
-  ctx.globalAlpha = box.status === "rejected" ? 0.35 : 1;
-  ctx.strokeStyle = colour;
-  ctx.lineWidth = selected ? 3 : box.status === "proposed" ? 1.5 : 2;
-  ctx.setLineDash(box.status === "accepted" ? [] : [6, 4]);
-  ctx.strokeRect(s.x, s.y, w, h);
-  if (selected) {
-    ctx.globalAlpha = 0.2;
-    ctx.fillStyle = colour;
-    ctx.fillRect(s.x, s.y, w, h);
-    ctx.globalAlpha = 1;
+  if (s.x > view.width || s.y > view.height || s.x + w < 0 || s.y + h < 0) return null;
+  return [s.x, s.y, w, h];
+}
+
+function colourOf(state, box) {
+  const label = labelOf(state, box);
+  return (label && label.colour) || STYLE.fallbackColour;
+}
+
+function strokeGroups(ctx, view, state) {
+  // Grouped by colour and status so the canvas state changes a few times, not per box.
+  // (One path of many rects is slower: Skia dashes and rasterises the whole path at once.)
+  const groups = new Map();
+  const captions = [];
+  for (const box of state.boxes.values()) {
+    if (!isShown(state, box) || state.selected.has(box.key)) continue;
+    const rect = screenRect(view, box);
+    if (!rect) continue;
+    const colour = colourOf(state, box);
+    const key = `${box.status}|${colour}`;
+    if (!groups.has(key)) groups.set(key, { status: box.status, colour, rects: [] });
+    groups.get(key).rects.push(rect);
+    if (box.status === "proposed" && box.score != null) captions.push([box, rect, colour]);
+  }
+  for (const { status, colour, rects } of groups.values()) {
+    ctx.globalAlpha = status === "rejected" ? 0.35 : 1;
+    ctx.strokeStyle = colour;
+    ctx.lineWidth = status === "proposed" ? 1.5 : 2;
+    ctx.setLineDash(status === "accepted" ? [] : [6, 4]);
+    for (const [x, y, w, h] of rects) ctx.strokeRect(x, y, w, h);
   }
   ctx.setLineDash([]);
-  const caption = [];
-  if (selected && label) caption.push(label.name);
-  if (box.status === "proposed" && box.score != null) caption.push(box.score.toFixed(2));
-  if (caption.length) {
-    ctx.fillStyle = colour;
-    ctx.fillText(caption.join(" "), s.x + 2, s.y > 14 ? s.y - 3 : s.y + 12);
-  }
-  if (selected) {
-    ctx.fillStyle = "#ffffff";
-    for (const [hx, hy] of Object.values(handlePoints(box))) {
-      const p = toScreen(view, hx, hy);
-      ctx.fillRect(p.x - HANDLE_PX / 2, p.y - HANDLE_PX / 2, HANDLE_PX, HANDLE_PX);
-      ctx.strokeRect(p.x - HANDLE_PX / 2, p.y - HANDLE_PX / 2, HANDLE_PX, HANDLE_PX);
-    }
-  }
   ctx.globalAlpha = 1;
+  if (captions.length > MAX_CAPTIONS) return;
+  for (const [box, [x, y], colour] of captions) {
+    ctx.fillStyle = colour;
+    ctx.fillText(box.score.toFixed(2), x + 2, y > 14 ? y - 3 : y + 12);
+  }
+}
+
+function strokeSelected(ctx, view, state, box) {
+  const label = labelOf(state, box);
+  const colour = colourOf(state, box);
+  const rect = screenRect(view, box);
+  if (!rect) return;
+  const [x, y, w, h] = rect;
+  ctx.globalAlpha = box.status === "rejected" ? 0.5 : 1;
+  ctx.strokeStyle = colour;
+  ctx.lineWidth = 3;
+  ctx.setLineDash(box.status === "accepted" ? [] : [6, 4]);
+  ctx.strokeRect(x, y, w, h);
+  ctx.setLineDash([]);
+  ctx.globalAlpha = 0.2;
+  ctx.fillStyle = colour;
+  ctx.fillRect(x, y, w, h);
+  ctx.globalAlpha = 1;
+  const caption = [label ? label.name : box.label];
+  if (box.status === "proposed" && box.score != null) caption.push(box.score.toFixed(2));
+  ctx.fillText(caption.join(" "), x + 2, y > 14 ? y - 3 : y + 12);
+  ctx.fillStyle = "#ffffff";
+  for (const [hx, hy] of Object.values(handlePoints(box))) {
+    const p = toScreen(view, hx, hy);
+    ctx.fillRect(p.x - HANDLE_PX / 2, p.y - HANDLE_PX / 2, HANDLE_PX, HANDLE_PX);
+    ctx.strokeRect(p.x - HANDLE_PX / 2, p.y - HANDLE_PX / 2, HANDLE_PX, HANDLE_PX);
+  }
 }
 
 export function render(view, state) {
@@ -150,13 +186,11 @@ export function render(view, state) {
     ctx.drawImage(view.bitmap, view.ox, view.oy, width * view.scale, height * view.scale);
   }
   ctx.font = STYLE.font;
+  strokeGroups(ctx, view, state);
   // Selected boxes last, so their handles are on top.
-  for (const box of state.boxes.values()) {
-    if (isShown(state, box) && !state.selected.has(box.key)) strokeBox(ctx, view, state, box);
-  }
   for (const key of state.selected) {
     const box = state.boxes.get(key);
-    if (box) strokeBox(ctx, view, state, box, true);
+    if (box) strokeSelected(ctx, view, state, box);
   }
   if (view.draft) {
     const s = toScreen(view, view.draft.x, view.draft.y);
