@@ -23,10 +23,23 @@ from sqlalchemy.orm import Session
 
 from labeler.prelabel_exec import ExemplarBank, Result, RunSummary, run_tasks
 from labeler.prelabel_exemplars import ExemplarCrop, exemplar_crop, load_exemplar_file
-from labeler.prelabel_store import JOB_KIND, mark_interrupted, plan_tasks, store_result
+from labeler.prelabel_store import (
+    JOB_KIND,
+    count_done,
+    mark_interrupted,
+    plan_tasks,
+    store_result,
+)
 from labeler.store.models import Box, Dataset, Image, Job
 from labeler.store.queries import ensure_labels, get_dataset
 from labeler.workspace import Workspace
+
+
+def clip_box(box, width: int, height: int) -> tuple[float, float, float, float]:
+    """``box`` clipped to the image: stored boxes may overhang the edge by half a pixel."""
+    x, y, w, h = box
+    x0, y0 = max(x, 0.0), max(y, 0.0)
+    return x0, y0, min(x + w, width) - x0, min(y + h, height) - y0
 
 
 class PrelabelError(ValueError):
@@ -54,7 +67,8 @@ def dataset_exemplars(
             cache[path] = read_image(ws.abspath(path))
         ref = {"box_id": box.id, "image": path, "box": list(box.xywh), "label": box.label.name}
         try:
-            crops.append(exemplar_crop(cache[path], box.xywh, box.label.name, ref=ref))
+            xywh = clip_box(box.xywh, *cache[path].shape[1::-1])
+            crops.append(exemplar_crop(cache[path], xywh, box.label.name, ref=ref))
         except ValueError as exc:
             raise PrelabelError(f"exemplar box {box.id} on {path}: {exc}") from exc
     if not crops:
@@ -89,6 +103,7 @@ def prelabel(
     exemplars : path-like, optional
         A JSON exemplar file instead of the dataset's exemplar boxes; a relative
         ``image`` is looked up in the dataset's images/ folder, then beside the file.
+        Its labels that the dataset lacks are created (next colour and hotkey).
     min_score : float
         Matcher score threshold (NCC, 0..1).
     workers, dask
@@ -155,7 +170,7 @@ def prelabel(
                     stored = store_result(
                         s, result, job_id=job_id, label_ids=label_ids, params=params, user=user
                     )
-                s.execute(update(Job).where(Job.id == job_id).values(done=Job.done + 1))
+                count_done(s, job_id)
             if stored is None and result.error is None:
                 summary.skipped += 1
             else:

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -86,6 +87,10 @@ class Result:
     height: int = 0
     error: str | None = None
     seconds: float = 0.0
+
+
+class WorkerDied(RuntimeError):
+    """A pool worker process ended abruptly; the run cannot go on with this pool."""
 
 
 # --- worker side -------------------------------------------------------------------------
@@ -242,7 +247,14 @@ def run_tasks(
         while inflight:
             done, inflight = wait(inflight, return_when=FIRST_COMPLETED)
             for fut in done:
-                yield fut.result()
+                try:
+                    result = fut.result()
+                except BrokenProcessPool as exc:
+                    raise WorkerDied(
+                        "a worker process died (killed, or out of memory?); results received "
+                        "so far are kept: run again to finish the rest"
+                    ) from exc
+                yield result
                 nxt = next(pending, None)
                 if nxt is not None:
                     inflight.add(submit(nxt))

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from labeler.cli import cli
 from labeler.matching import iou_matrix
 from labeler.prelabel import PrelabelError, prelabel
+from labeler.prelabel_exec import WorkerDied
 from labeler.prelabel_exemplars import ExemplarFileError
 from labeler.store.models import Box, Image, Job
 from labeler.store.queries import label_by_name
@@ -260,6 +261,42 @@ def test_kill_and_resume_finishes_without_duplicates(full_prelabel_ws, tmp_path)
     assert proposal_set(ws) == once
 
 
+def children(pid: int) -> list[int]:
+    """Live child processes of ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return sorted(found)
+
+
+def test_a_killed_worker_process_stops_the_run_and_a_rerun_finishes(full_prelabel_ws):
+    from multiprocessing import forkserver
+
+    ws = full_prelabel_ws
+    killed = []
+
+    def kill_one_worker(_result) -> None:
+        if not killed:  # pool workers are forked by the forkserver process
+            pids = children(forkserver._forkserver._forkserver_pid)
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append(pids[0])
+
+    with pytest.raises(WorkerDied, match="worker process died.*run again"):
+        prelabel(ws, "demo", workers=2, on_result=kill_one_worker)
+    with ws.sessions() as s:
+        first = s.scalar(select(Job).order_by(Job.id))
+    assert first.status == "failed" and "WorkerDied" in first.error
+    assert 0 < first.done < len(image_ids(ws))
+    job2, summary = prelabel(ws, "demo", workers=2)
+    assert summary.images == len(image_ids(ws)) and not summary.failed
+    assert {b.job_id for b in boxes(ws, status="proposed")} == {job2}
+
+
 def test_dask_local_cluster_gives_the_same_proposals_as_the_pool(prelabel_ws):
     from distributed import LocalCluster
 
@@ -279,3 +316,16 @@ def test_label_filter_on_the_demo_exemplar_file(prelabel_ws):
     assert {b.label.name for b in boxes(prelabel_ws, status="proposed")} == {"RBC"}
     with pytest.raises(ExemplarFileError, match="no exemplar has label 'Nope'.*RBC"):
         prelabel(prelabel_ws, "demo", exemplars=DEMO / "exemplars.json", label="Nope")
+
+
+def test_exemplar_box_overhanging_the_edge_is_clipped(prelabel_ws):
+    """The store allows boxes half a pixel past the edge; such an exemplar still works."""
+    with prelabel_ws.sessions.begin() as s:
+        image = s.scalar(select(Image).order_by(Image.id))
+        rbc = label_by_name(image.dataset, "RBC")
+        s.add(Box(image=image, label=rbc, x=-0.4, y=100.0, w=60.0, h=380.4,
+                  status="accepted", source="user", is_exemplar=True))  # fmt: skip
+    job_id, summary = prelabel(prelabel_ws, "demo", label="RBC", workers=1)
+    refs = job(prelabel_ws, job_id).params["exemplars"]
+    assert [r["box"] for r in refs][-1] == [-0.4, 100.0, 60.0, 380.4]
+    assert summary.images == len(PRELABEL_IMAGES)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from labeler.commands._common import pass_workspace
+
 
 @click.command()
 @click.option("--dataset", "-d", "dataset", required=True, help="Dataset name.")
@@ -29,23 +31,18 @@ import click
     "--dask", "dask", metavar="ADDRESS", default=None,
     help="Run on a Dask cluster, e.g. tcp://host:8786 (images must be readable there).",
 )  # fmt: skip
-@click.option(
-    "--workspace", "-w", "workspace", type=click.Path(file_okay=False, path_type=Path),
-    default=None, help="Workspace folder (default: $LABELER_WORKSPACE or the current folder).",
-)  # fmt: skip
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def prelabel(dataset, label, exemplars, min_score, workers, dask, workspace, quiet):
+@pass_workspace
+def prelabel(ws, dataset, label, exemplars, min_score, workers, dask, quiet):
     """Propose boxes on every image of DATASET that is not done or empty.
 
     Re-running replaces the earlier run's undecided proposals (after a kill it finishes
     the rest, with no duplicates); accepted and rejected boxes are never touched, and a
-    rejected box is never proposed again.
+    rejected box is never proposed again. Exit status 1 when any image failed.
     """
-    from labeler.prelabel import PrelabelError
     from labeler.prelabel import prelabel as run
+    from labeler.prelabel_exec import WorkerDied
     from labeler.progress import progress
-    from labeler.store.queries import NotFound
-    from labeler.workspace import Workspace, WorkspaceError
 
     with ExitStack() as stack:
         ticks = []
@@ -55,7 +52,6 @@ def prelabel(dataset, label, exemplars, min_score, workers, dask, workspace, qui
             ticks.append(tick)
 
         try:
-            ws = Workspace.find(workspace)
             job_id, summary = run(
                 ws,
                 dataset,
@@ -67,10 +63,10 @@ def prelabel(dataset, label, exemplars, min_score, workers, dask, workspace, qui
                 on_start=on_start,
                 on_result=lambda _result: ticks[0](1),
             )
-        except (WorkspaceError, NotFound, PrelabelError, ValueError) as exc:
+        except WorkerDied as exc:
             raise click.ClickException(str(exc)) from exc
         except OSError as exc:
-            if dask:
+            if dask:  # an unreachable scheduler
                 raise click.ClickException(f"Dask scheduler {dask}: {exc}") from exc
             raise
     click.echo(f"job {job_id}")
