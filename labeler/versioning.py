@@ -221,8 +221,8 @@ def create_version(
                 dvc(ws, "push", "--quiet", str(_dvc_file(ws, name)))
             except VersionError as exc:
                 raise PushFailed(
-                    f"{tag} was created, but {exc}; run `labeler version push` or "
-                    f"`dvc push` once the remote is reachable",
+                    f"{tag} was created, but {exc}; run `dvc push` in {ws.root} once the "
+                    f"remote is reachable",
                     version,
                 ) from exc
     return version, manifest

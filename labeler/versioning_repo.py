@@ -104,8 +104,10 @@ def version_lock(
             _recover(ws)
             journal = cfg / JOURNAL_FILE
             journal.write_text(json.dumps({"pid": os.getpid(), "what": what}), encoding="utf-8")
-            yield
-            journal.unlink(missing_ok=True)
+            try:
+                yield
+            finally:  # an error we saw is not a crash: only a killed holder leaves the journal
+                journal.unlink(missing_ok=True)
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
