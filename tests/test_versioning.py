@@ -141,6 +141,7 @@ def test_refuses_incomplete_dataset_and_writes_nothing(version_ws):
     assert list_versions(version_ws, "demo") == []
     assert not (version_ws.dataset_dir("demo") / "labels").exists()
     assert not (version_ws.root / "datasets" / "demo.dvc").exists()
+    assert not (version_ws.root / ".labeler" / "version.journal").exists()  # not a crash
 
     info, manifest = create_version(version_ws, "demo", message="anyway", allow_incomplete=True)
     gate = manifest["completeness"]
