@@ -167,3 +167,64 @@ def test_cli(formats_ws, labelstudio_server):
     assert again.exit_code == 0 and "24 replaced" in again.output
     bad = CliRunner().invoke(cli, [a if a != "demo" else "nope" for a in args])
     assert bad.exit_code == 1 and "no dataset named 'nope'" in bad.output
+
+
+def _export(ls, project_id, kind):
+    """Label Studio's quick JSON export (predictions by id only), or a snapshot with them."""
+    import json
+    import time
+
+    if kind == "quick":
+        return ls.projects.exports.as_json(project_id)
+    opts = {"predictions": {"only_id": False}}
+    snap = ls.projects.exports.create(project_id, title="t", serialization_options=opts)
+    deadline = time.monotonic() + 120
+    while ls.projects.exports.get(project_id, export_pk=snap.id).status != "completed":
+        assert time.monotonic() < deadline, "snapshot export did not complete"
+        time.sleep(1)
+    data = b"".join(ls.projects.exports.download(project_id, export_pk=snap.id, export_type="JSON"))
+    return json.loads(data)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("kind", "keep_labeler_fields"), [("quick", True), ("snapshot", False)])
+def test_label_studio_export_imports_back(
+    formats_ws, formats_blank_ws, labelstudio_server, tmp_path, kind, keep_labeler_fields
+):
+    """Label Studio's own JSON export of a pushed project imports into a fresh dataset; without
+    our ``labeler_*`` fields the tasks are matched by the image URL alone. The quick export
+    lists predictions by id only: those are reported, not imported."""
+    import dataclasses
+    import json
+
+    from labeler.formats import labelstudio
+    from labeler.importer import import_records
+
+    records, result = _push(formats_ws, labelstudio_server, f"export-{kind}")
+    ls, http = connect(labelstudio_server.url, labelstudio_server.token)
+    with http:
+        exported = _export(ls, result.project_id, kind)
+    assert len(exported) == 24
+    if not keep_labeler_fields:
+        for task in exported:
+            task["data"] = {"image": task["data"]["image"]}
+    path = tmp_path / "ls-export.json"
+    path.write_text(json.dumps(exported), encoding="utf-8")
+    parsed = labelstudio.parse(path)
+    assert bool(parsed.notes) == (kind == "quick")
+    report = import_records(formats_blank_ws, "demo", parsed, source=path)
+    assert report.images == 24
+    if kind == "quick":
+        keep = lambda img: dataclasses.replace(img, boxes=img.accepted)  # noqa: E731
+        records = dataclasses.replace(records, images=tuple(map(keep, records.images)))
+    back = load_records(formats_blank_ws, "demo")
+    got = {
+        img.path: (
+            sorted((b.label, (b.x, b.y, b.w, b.h)) for b in img.accepted),
+            sorted((b.label, (b.x, b.y, b.w, b.h), b.score, b.model_version) for b in img.proposed),
+            None,
+            None,
+        )
+        for img in back.images
+    }
+    assert _compare(records, got) > 300
