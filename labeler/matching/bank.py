@@ -29,9 +29,10 @@ from labeler.matching.preprocess import (
 )
 
 MIN_BOX_SIDE = 4
-# Smallest template side (pixels) kept at a pyramid level; under ~12 px the
-# NCC of a downsampled template stops telling objects apart.
-MIN_SIDE = 12
+# Smallest template side (pixels) kept at a pyramid level. On the benchmark
+# 10, 12 and 16 px gave the same AP (8 px lost 0.06); 10 keeps a ~90 px
+# object's smallest scale on the /8 level, 2.5x faster on a 1080p frame.
+MIN_SIDE = 10
 FACTORS = (8, 4, 2, 1)
 # Full-resolution pixels of context kept around a template while resizing
 # and filtering it, so its edges are filtered like the target's.

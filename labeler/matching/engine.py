@@ -1,7 +1,7 @@
 """The matcher: template bank in, scored box proposals out.
 
 Per target image: build the few pyramid levels the bank needs (each template
-is matched at the coarsest power-of-two level where it keeps >= 12 px; the
+is matched at the coarsest power-of-two level where it keeps >= 10 px; the
 raw image is resized first and converted after, since converting a 1080p
 frame costs more than matching on its quarter), compute the gradient planes
 (:func:`~labeler.matching.preprocess.features`), correlate every template
@@ -12,8 +12,9 @@ image), drop those overlapping ``exclude`` boxes, then one NMS across all
 exemplars, scales and labels.
 
 There is no separate full-resolution re-scoring pass: on the benchmark the
-coarse-level score ranked proposals as well as finer levels did (MIN_SIDE
-12 vs 16/24 px gave the same AP) at a fraction of the cost.
+coarse-level score ranked proposals as well as finer levels did (templates
+of 10, 12, 16 or 24 px at their level gave the same AP) at a fraction of
+the cost.
 """
 
 from __future__ import annotations
