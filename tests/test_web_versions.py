@@ -114,3 +114,48 @@ def test_unknown_dataset_or_version_is_404(client, url):
 
 def test_nav_links_to_versions(client):
     assert 'href="/versions"' in client.get("/versions").get_data(as_text=True)
+
+
+@pytest.fixture
+def versions_server(version_ws):
+    """The app over ``version_ws`` behind a real threaded WSGI server on a free port."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from labeler.web import create_app
+
+    app = create_app({"WORKSPACE": version_ws, "SECRET_KEY": "versions-tests-" + "k" * 32})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+    server.server_close()
+    app.extensions["labeler.jobs"].stop()
+    version_ws.engine.dispose()
+
+
+@pytest.mark.browser
+def test_create_version_in_a_real_browser(chromium, versions_server, version_ws):
+    """static/versions.js: the form posts JSON with the CSRF token, then shows the new version."""
+    from playwright.sync_api import expect
+
+    context = chromium.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{versions_server}/datasets/{dataset_id(version_ws)}/versions")
+        page.fill("#create-version-form input[name=message]", "from the browser")
+        page.click("#create-version-form button[type=submit]")
+        row = page.locator('table.versions tr[data-version="1"]')
+        expect(row).to_contain_text("from the browser", timeout=120_000)
+        expect(row).to_contain_text("demo@v1")
+        page.fill("#create-version-form input[name=message]", "   ")
+        page.click("#create-version-form button[type=submit]")
+        expect(page.locator(".create-status")).to_contain_text("must say what changed")
+    finally:
+        context.close()
+    assert not errors
