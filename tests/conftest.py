@@ -284,6 +284,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ARTIFACTS = REPO / "test-artifacts"
+TIMEOUT_MS = 20_000  # generous: CI machines are slow and the matcher shares their cores
 
 
 class AnnotatorPage:
@@ -314,9 +315,10 @@ class AnnotatorPage:
         # Not wait_for_function: the page's CSP (no 'unsafe-eval') rightly refuses it.
         from playwright.sync_api import expect
 
-        expect(self.page.locator("#annotator")).to_have_attribute(f"data-{name}", str(value))
+        root = self.page.locator("#annotator")
+        expect(root).to_have_attribute(f"data-{name}", str(value), timeout=TIMEOUT_MS)
 
-    def wait_until(self, name: str, test, *, timeout: float = 10.0) -> str:
+    def wait_until(self, name: str, test, *, timeout: float = TIMEOUT_MS / 1000) -> str:
         """Poll ``data-<name>`` until ``test(value)`` holds; return the value."""
         import time
 
@@ -406,8 +408,9 @@ class AnnotatorPage:
 @pytest.fixture(scope="session")
 def chromium():
     """Debian's headless Chromium driven by Playwright (``scripts/test`` apt-installs it)."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=TIMEOUT_MS)
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run scripts/test, which installs Debian's chromium")
     with sync_playwright() as pw:
@@ -443,6 +446,7 @@ def annotator(chromium, live_server, request):
     """A fresh browser context on the live server. The page is screenshotted into
     ``test-artifacts/`` at the end; an uncaught page error or a dialog fails the test."""
     context = chromium.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -140,26 +140,38 @@ def test_undo_redo_create_move_resize_delete(annotator):
     assert row[1] == "RBC" and geometry(row) == pytest.approx((100, 100, 80, 60), abs=1.5)
 
 
-def test_conflict_reloads_and_says_so(annotator):
-    image = annotator.image_id(EXEMPLAR_IMAGE)
-    annotator.open(image)
-    annotator.draw(100, 100, 80, 60)
-    annotator.wait_saved()
-    [row] = annotator.db_boxes(image)
-    box = next(b for b in annotator.api("GET", f"/images/{image}")["boxes"] if b["id"] == row[0])
-    # Another tab moves the box; this page still holds the old version.
-    annotator.api("PATCH", f"/boxes/{row[0]}", {"x": 300, "y": 200, "version": box["version"]})
-    annotator.drag((140, 130), (160, 150))
-    message = annotator.page.locator("#annotator-message")
+CONFLICTS = {
+    "move": lambda a: a.drag((140, 130), (160, 150)),  # PATCH with the stale version
+    "delete": lambda a: a.page.keyboard.press("Delete"),  # DELETE ?version=stale
+    "accept": lambda a: a.page.keyboard.press("a"),  # POST /boxes/decide with versions
+}
+
+
+@pytest.mark.parametrize("edit", sorted(CONFLICTS))
+def test_conflict_reloads_and_says_so(annotator, edit):
     from playwright.sync_api import expect
 
-    expect(message).to_have_text("Changed elsewhere, reloaded.")
+    image = annotator.image_id(EXEMPLAR_IMAGE)
+    status = "proposed" if edit == "accept" else "accepted"
+    created = annotator.api(
+        "POST", f"/images/{image}/boxes",
+        {"label": "RBC", "x": 100, "y": 100, "w": 80, "h": 60, "status": status, "score": 0.9},
+    )  # fmt: skip
+    annotator.open(image)
+    annotator.page.mouse.click(*annotator.screen(140, 130))
+    annotator.wait_data("selected-count", "1")
+    # Another tab moves the box; this page still holds the old version.
+    annotator.api("PATCH", f"/boxes/{created['id']}", {"x": 300, "y": 200, "version": 1})
+    CONFLICTS[edit](annotator)
+    expect(annotator.page.locator("#annotator-message")).to_have_text(
+        "Changed elsewhere, reloaded."
+    )
     annotator.wait_saved()
-    [(_, _, x, y, w, h, _)] = annotator.db_boxes(image)
-    assert (x, y, w, h) == pytest.approx((300, 200, 80, 60))  # the other tab's edit stands
+    [(_, _, x, y, w, h, db_status)] = annotator.db_boxes(image)
+    assert (x, y, w, h, db_status) == (300, 200, 80, 60, status)  # the other tab's edit stands
     annotator.page.mouse.click(*annotator.screen(340, 230))  # the reloaded box is where it is
     annotator.wait_data("selected-count", "1")
-    annotator.page.screenshot(path=artifact("conflict-reloaded.png"))
+    annotator.page.screenshot(path=artifact(f"conflict-{edit}-reloaded.png"))
 
 
 def test_mark_done_empty_and_navigate(annotator):

@@ -52,9 +52,10 @@ export function createEdits({ state, api, redraw }) {
 
   function saveDelete(box) {
     api.enqueue(async () => {
-      const id = box.id;
-      box.id = null;
-      if (id != null) await api.del(`/boxes/${id}`);
+      if (box.id == null) return;
+      // With the version: deleting a box another tab has changed is a conflict, not a win.
+      await api.del(`/boxes/${box.id}?version=${box.version}`);
+      box.id = null; // only now: a retried delete must still know what to delete
     });
   }
 
@@ -75,9 +76,10 @@ export function createEdits({ state, api, redraw }) {
 
   function saveDecide(boxes, status) {
     api.enqueue(async () => {
-      const ids = boxes.map((b) => b.id).filter((id) => id != null);
-      if (!ids.length) return;
-      await syncVersions(boxes, await api.post("/boxes/decide", { ids, status }));
+      const saved = boxes.filter((b) => b.id != null);
+      if (!saved.length) return;
+      const body = { ids: saved.map((b) => b.id), versions: saved.map((b) => b.version), status };
+      await syncVersions(boxes, await api.post("/boxes/decide", body));
     });
   }
 
