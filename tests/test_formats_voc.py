@@ -7,9 +7,11 @@ import xml.etree.ElementTree as ET
 from pathlib import PurePosixPath
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from labeler.formats import voc
-from labeler.formats.records import FormatError
+from labeler.formats.records import BoxRecord, FormatError, ImageRecord
 
 TOL = 0.01  # px
 
@@ -115,3 +117,19 @@ def test_bad_files_name_file_and_field(tmp_path, content, message):
     with pytest.raises(FormatError) as err:
         voc.parse(tmp_path)
     assert str(bad) in str(err.value) and message in str(err.value)
+
+
+@given(
+    size=st.tuples(st.integers(1, 100_000), st.integers(1, 100_000)),
+    frac=st.tuples(*[st.floats(0, 1) for _ in range(4)]),
+)
+@settings(max_examples=200, deadline=None, derandomize=True)
+def test_xml_round_trip_any_box(size, frac, tmp_path_factory):
+    width, height = size
+    x, y = frac[0] * width, frac[1] * height
+    w, h = frac[2] * (width - x), frac[3] * (height - y)
+    image = ImageRecord("a.jpg", width, height, "done", (BoxRecord("RBC", x, y, w, h),))
+    path = tmp_path_factory.mktemp("voc") / "a.xml"
+    path.write_text(voc.to_xml(image), encoding="utf-8")
+    (box,) = voc.parse_file(path, "").boxes
+    assert (box.x, box.y, box.w, box.h) == pytest.approx((x, y, w, h), abs=TOL)

@@ -6,9 +6,11 @@ import dataclasses
 from pathlib import PurePosixPath
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from labeler.formats import yolo
-from labeler.formats.records import DatasetRecord, FormatError, ImageRecord
+from labeler.formats.records import BoxRecord, DatasetRecord, FormatError, ImageRecord
 
 TOL = 0.01  # px
 
@@ -109,3 +111,19 @@ def test_missing_parts_are_named(tmp_path, missing):
     target.rmdir() if target.is_dir() else target.unlink()
     with pytest.raises(FormatError, match=missing):
         yolo.parse(tmp_path)
+
+
+@given(
+    size=st.tuples(st.integers(1, 100_000), st.integers(1, 100_000)),
+    frac=st.tuples(*[st.floats(0, 1) for _ in range(4)]),
+)
+@settings(max_examples=200, deadline=None, derandomize=True)
+def test_text_round_trip_any_box(size, frac):
+    width, height = size
+    x, y = frac[0] * width, frac[1] * height
+    w, h = frac[2] * (width - x), frac[3] * (height - y)
+    image = ImageRecord("a.jpg", width, height, "done", (BoxRecord("RBC", x, y, w, h),))
+    line = yolo.label_lines(image, {"RBC": 0})
+    cls, cx, cy, bw, bh = (float(v) for v in line.split())
+    got = ((cx - bw / 2) * width, (cy - bh / 2) * height, bw * width, bh * height)
+    assert got == pytest.approx((x, y, w, h), abs=TOL)
