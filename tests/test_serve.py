@@ -95,3 +95,20 @@ def test_serve_without_workspace_is_a_clear_error(tmp_path):
     )
     assert proc.returncode == 1
     assert "not a Labeler workspace" in proc.stderr or "no Labeler workspace" in proc.stderr
+
+
+def test_serve_on_a_busy_port_is_a_clear_error(demo_ws):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [str(LABELER), "serve", "-w", str(demo_ws.root), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
