@@ -450,7 +450,12 @@ def annotator(chromium, live_server, request):
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("dialog", lambda dialog: errors.append(f"unexpected dialog: {dialog.message}"))
+
+    def on_dialog(dialog) -> None:  # alert(1) from an injected label would land here
+        errors.append(f"unexpected dialog: {dialog.message}")
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     yield AnnotatorPage(page, live_server.url, live_server.ws)
     ARTIFACTS.mkdir(exist_ok=True)
     try:

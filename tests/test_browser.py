@@ -174,6 +174,34 @@ def test_conflict_reloads_and_says_so(annotator, edit):
     annotator.page.screenshot(path=artifact(f"conflict-{edit}-reloaded.png"))
 
 
+@pytest.mark.parametrize(
+    ("key", "status"),
+    [("a", "accepted"), ("Enter", "accepted"), ("x", "rejected"), ("Backspace", "rejected")],
+)
+def test_decide_keys_and_tab_order(annotator, key, status):
+    image = annotator.image_id(EXEMPLAR_IMAGE)
+    ids = [
+        annotator.api("POST", f"/images/{image}/boxes",
+                      {"label": "WBC", "x": x, "y": 50, "w": 40, "h": 40,
+                       "status": "proposed", "score": 0.8})["id"]
+        for x in (300, 100)
+    ]  # fmt: skip
+    annotator.open(image)
+    page = annotator.page
+    page.keyboard.press("Tab")  # reading order: the left one (second created) first
+    page.keyboard.press(key)
+    annotator.wait_saved()
+    statuses = {row[0]: row[6] for row in annotator.db_boxes(image)}
+    assert statuses == {ids[1]: status, ids[0]: "proposed"}
+    annotator.wait_data("selected-count", "1")  # moved on to the next proposal
+    page.keyboard.press(key)
+    annotator.wait_saved()
+    assert {row[6] for row in annotator.db_boxes(image)} == {status}
+    page.keyboard.press("Control+z")
+    annotator.wait_saved()
+    assert {row[0]: row[6] for row in annotator.db_boxes(image)}[ids[0]] == "proposed"
+
+
 def test_mark_done_empty_and_navigate(annotator):
     ws = annotator.ws
     ids = image_ids(ws)

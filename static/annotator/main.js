@@ -285,7 +285,11 @@ function boot() {
     resizeCanvas(view);
     redraw();
   }).observe($("stage"));
-  attachTools({ canvas, view, state, held, redraw, edits });
+  const drawEdits = {
+    ...edits,
+    createBox: (rect) => edits.createBox(rect) || say("Add a label first (Edit labels).", "error"),
+  };
+  attachTools({ canvas, view, state, held, redraw, edits: drawEdits });
   attachKeys({ dispatch, held, onSpace: redraw });
   ui.saveState("saved");
   refresh();
