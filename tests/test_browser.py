@@ -202,6 +202,23 @@ def test_decide_keys_and_tab_order(annotator, key, status):
     assert {row[0]: row[6] for row in annotator.db_boxes(image)}[ids[0]] == "proposed"
 
 
+def test_undo_delete_of_a_proposal_restores_it_as_it_was(annotator):
+    image = annotator.image_id(EXEMPLAR_IMAGE)
+    spec = {"label": "WBC", "x": 300.5, "y": 50.25, "w": 40, "h": 40, "status": "proposed",
+            "score": 0.73, "source": "matcher"}  # fmt: skip
+    annotator.api("POST", f"/images/{image}/boxes", spec)
+    annotator.open(image)
+    page = annotator.page
+    page.keyboard.press("Tab")
+    page.keyboard.press("Delete")
+    annotator.wait_saved()
+    assert annotator.db_boxes(image) == []
+    page.keyboard.press("Control+z")
+    annotator.wait_saved()
+    [box] = annotator.api("GET", f"/images/{image}")["boxes"]
+    assert {k: box[k] for k in spec} == spec
+
+
 def test_mark_done_empty_and_navigate(annotator):
     ws = annotator.ws
     ids = image_ids(ws)

@@ -36,7 +36,8 @@ export function createEdits({ state, api, redraw }) {
 
   // --- queued server calls -------------------------------------------------------------
   function saveCreate(box) {
-    const body = { label: labelName(box), ...geometry(box) };
+    // Status, score and source too: undoing a delete re-creates the box as it was.
+    const body = { label: labelName(box), ...geometry(box), source: box.source || "user" };
     const status = box.status;
     if (status !== "accepted") Object.assign(body, { status, score: box.score });
     api.enqueue(async () => {
