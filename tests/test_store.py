@@ -173,3 +173,16 @@ def test_a_label_in_use_cannot_be_deleted(sessions, image_id):
         s.delete(s.get(Image, image_id).dataset.labels[0])
     with sessions() as s:
         assert len(s.scalars(select(Box)).all()) == 1
+
+
+def test_models_match_the_migrations(tmp_path):
+    # A model change without its Alembic revision (or the reverse) must fail here.
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    migrate(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert diff == []

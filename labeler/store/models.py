@@ -91,6 +91,7 @@ class Image(Base):
         UniqueConstraint("dataset_id", "path"),
         Index("ix_image_dataset_state", "dataset_id", "state"),
         Index("ix_image_sha256", "dataset_id", "sha256"),
+        Index("ix_image_dataset_id", "dataset_id", "id"),  # keyset pages (migration 0002)
         CheckConstraint(_in("state", IMAGE_STATES), name="image_state"),
     )
 
@@ -131,6 +132,9 @@ class Box(Base):
     __table_args__ = (
         Index("ix_box_image_status", "image_id", "status"),
         Index("ix_box_label", "label_id"),
+        # migration 0002: the label filter and undecided-proposal counts of the web UI
+        Index("ix_box_image_label", "image_id", "label_id", "status"),
+        Index("ix_box_status_image", "status", "image_id"),
         CheckConstraint(_in("status", BOX_STATUSES), name="box_status"),
         CheckConstraint(_in("source", BOX_SOURCES), name="box_source"),
     )
