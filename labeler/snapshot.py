@@ -50,6 +50,14 @@ def gate_text(report) -> str:
     return format_text(report)
 
 
+def missing_images(ws: Workspace, name: str) -> list[str]:
+    """Database images whose file is not on disk (e.g. after checking out an older version)."""
+    with ws.sessions() as s:
+        ds = get_dataset(s, name)
+        paths = s.scalars(select(Image.path).where(Image.dataset_id == ds.id)).all()
+    return [p for p in paths if not ws.abspath(p).is_file()]
+
+
 # --- exports -------------------------------------------------------------------------------
 
 

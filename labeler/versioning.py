@@ -175,7 +175,7 @@ def create_version(
     Raises :class:`IncompleteDataset` (with the report) when the completeness gate blocks and
     ``allow_incomplete`` is false; nothing is written then.
     """
-    from labeler.snapshot import build_snapshot, run_gate, swap_in
+    from labeler.snapshot import build_snapshot, missing_images, run_gate, swap_in
 
     check_name(name)
     if not message.strip():
@@ -190,6 +190,13 @@ def create_version(
             )
         if not ws.dataset_dir(name).is_dir():
             raise VersionError(f"{ws.dataset_dir(name)} does not exist: nothing to version")
+        missing = missing_images(ws, name)
+        if missing:
+            raise VersionError(
+                f"{len(missing)} image(s) of dataset {name!r} are missing on disk (e.g. "
+                f"{missing[0]}); after `labeler version checkout` of an older version, check "
+                f"out the latest one again before creating a version"
+            )
         number = max((v.number for v in list_versions(ws, name)), default=0) + 1
         tag = version_tag(name, number)
         gate = {

@@ -64,7 +64,7 @@ def git_out(root, *args) -> str:
 
 
 def test_create_list_diff_checkout(version_ws):
-    from labeler.versioning import checkout_version, create_version, list_versions
+    from labeler.versioning import VersionError, checkout_version, create_version, list_versions
     from labeler.versioning_diff import diff_versions, read_version_file
 
     ws = version_ws
@@ -111,6 +111,8 @@ def test_create_list_diff_checkout(version_ws):
     checkout_version(ws, "demo", "v1")
     assert (labels / "coco.json").read_bytes() == v1_coco
     assert len(list((ws.dataset_dir("demo") / "images").iterdir())) == 6
+    with pytest.raises(VersionError, match="1 image.*missing on disk.*check out the latest"):
+        create_version(ws, "demo", message="database and files disagree")
     checkout_version(ws, "demo", "v2")
     assert len(list((ws.dataset_dir("demo") / "images").iterdir())) == 7
 
