@@ -43,7 +43,7 @@ from typing import Any
 from sqlalchemy import select
 
 from labeler import completeness_sql as q
-from labeler.completeness_files import FILE_CHECKS, progress_bar, stored_images, verify_files
+from labeler.completeness_files import FILE_CHECKS, stored_images, verify_files
 from labeler.completeness_sql import Row
 from labeler.completeness_text import format_text  # noqa: F401 - part of this API
 from labeler.store.models import IMAGE_STATES, Dataset, LabelClass
@@ -281,7 +281,9 @@ def _sql_checks(conn, ds_id: int, settings: dict[str, Any]):
 
 def _verify(ws, files, limit, progress) -> dict[str, Check]:
     max_pixels = int(ws.config.get("max_pixels", 100_000_000))
-    with progress_bar(len(files), "verifying files", enabled=progress) as advance:
+    from labeler.progress import progress as progress_bar
+
+    with progress_bar(total=len(files), label="verify files", enabled=progress) as advance:
         problems = verify_files(files, ws.abspath, max_pixels=max_pixels, on_done=advance)
     return {key: Check(key, len(rows), tuple(rows[:limit])) for key, rows in problems.items()}
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,20 +106,3 @@ def verify_files(
 
 def stored_images(rows: Iterable[tuple[int, str, str, int, int]]) -> list[StoredImage]:
     return [StoredImage(*row) for row in rows]
-
-
-@contextmanager
-def progress_bar(
-    total: int, label: str, *, enabled: bool = True
-) -> Iterator[Callable[[int], None]]:
-    """Yield ``advance(n)``; draws a bar on stderr when enabled and stderr is a terminal.
-
-    Uses :mod:`labeler.progress` when present (the shared helper), else click's bar.
-    """
-    if not enabled:
-        yield lambda n: None
-        return
-    import click
-
-    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
-        yield bar.update
