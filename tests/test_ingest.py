@@ -18,6 +18,7 @@ from helpers import encode, exif_rotated_jpeg, png_bomb, truncated_jpeg
 from sqlalchemy import func, select
 
 from labeler.cli import cli
+from labeler.imageio import read_image
 from labeler.ingest import SourceError, UnsafeName, ingest, load_demo_boxes, safe_relpath
 from labeler.store.models import Box, Dataset, Image
 from labeler.workspace import Workspace
@@ -430,3 +431,21 @@ def test_cli_ingest_failures_are_one_line_errors(empty_ws, tmp_path, args, messa
     assert result.exit_code == 1
     assert message.replace("{tmp}", str(tmp_path)) in result.output
     assert "Traceback" not in result.output
+
+
+def test_what_ingest_accepts_read_image_reads_the_same_size(empty_ws, tmp_path):
+    src = write_tree(tmp_path / "src", {k: v[0] for k, v in GOOD.items()})
+    ingest(empty_ws, src, dataset="cells", progress=False)
+    for name, (w, h, _fmt, _sha, _state) in db_images(empty_ws).items():
+        pixels = read_image(empty_ws.dataset_dir("cells") / "images" / name)
+        assert pixels.shape[:2] == (h, w), name
+
+
+def test_archive_with_a_file_and_a_folder_of_the_same_name(empty_ws, tmp_path):
+    tree = {"x.png": encode(".png", seed=30), "x.png/y.png": encode(".png", seed=31)}
+    report = ingest(empty_ws, make_zip(tmp_path / "clash.zip", tree), dataset="cells",
+                    workers=1, progress=False)  # fmt: skip
+    assert report.ingested == 1 and len(report.rejected) == 1
+    assert report.rejected[0][0] == "x.png" and "cannot write it" in report.rejected[0][1]
+    assert list(db_images(empty_ws)) == ["x.png/y.png"]
+    assert not [p for p in empty_ws.dataset_dir("cells").rglob("*.part")]

@@ -80,7 +80,9 @@ def _pool_size(workers: int | None, count: int) -> int:
     return max(1, min(os.cpu_count() or 1, count // MIN_FILES_PER_WORKER))
 
 
-def _ordered_map(tasks: Iterator[Task], max_pixels: int, pool: Executor | None) -> Iterator:
+def _ordered_map(
+    tasks: Iterator[Task], max_pixels: int, pool: Executor | None, workers: int
+) -> Iterator[Checked]:
     """Check ``tasks`` in order; a bounded window keeps archive bytes from piling up."""
     chunks = iter(lambda: list(islice(tasks, CHUNK)), [])
     if pool is None:
@@ -90,7 +92,7 @@ def _ordered_map(tasks: Iterator[Task], max_pixels: int, pool: Executor | None) 
     window: deque = deque()
     for chunk in chunks:
         window.append(pool.submit(check_chunk, chunk, max_pixels))
-        if len(window) >= 4 * getattr(pool, "_max_workers", 2):
+        if len(window) >= 4 * workers:
             yield from window.popleft().result()
     while window:
         yield from window.popleft().result()
@@ -118,17 +120,19 @@ class _Run:
         root = os.path.realpath(self.images_dir)
         for e in entries:
             path = self.prefix + e.rel
-            dest = self.images_dir / e.rel
-            real = os.path.realpath(dest.parent)
             if e.error:
                 self.reject(e.rel, e.error)
-            elif len(path) > MAX_PATH:
+                continue
+            if len(path) > MAX_PATH:
                 self.reject(e.rel, f"path longer than {MAX_PATH} characters")
-            elif real != root and not real.startswith(root + os.sep):
+                continue
+            dest = self.images_dir / e.rel
+            real = os.path.realpath(dest.parent)
+            if real != root and not real.startswith(root + os.sep):
                 # a symlink planted inside the dataset folder must not redirect writes
                 self.reject(e.rel, "destination folder leads outside the dataset")
-            else:
-                yield Task(e.rel, str(dest), e.path, e.data, self.sha_at.get(path))
+                continue
+            yield Task(e.rel, str(dest), e.path, e.data, self.sha_at.get(path))
 
     def reject(self, rel: str, reason: str) -> None:
         self.rejected.append((rel, reason))
@@ -149,7 +153,12 @@ class _Run:
             os.unlink(c.tmp)
             self.rejected.append((c.rel, f"a different image is already recorded at {path}"))
         else:
-            os.replace(c.tmp, self.images_dir / c.rel)
+            try:
+                os.replace(c.tmp, self.images_dir / c.rel)
+            except OSError as exc:  # e.g. an archive holding both "a.png" and "a.png/b.png"
+                os.unlink(c.tmp)
+                self.rejected.append((c.rel, f"cannot write it ({exc.strerror or exc})"))
+                return
             self.sha_at[path], self.path_of[c.sha256] = c.sha256, path
             self.rows.append(
                 dict(dataset_id=self.dataset_id, path=path, sha256=c.sha256, width=c.width,
@@ -224,7 +233,7 @@ def ingest(
     try:
         with progress_bar(total=source.count, label=f"ingest {dataset}", enabled=progress) as tick:
             run.tick = tick
-            for checked in _ordered_map(run.tasks(source.entries), max_pixels, pool):
+            for checked in _ordered_map(run.tasks(source.entries), max_pixels, pool, n_workers):
                 run.take(checked)
     finally:
         try:
