@@ -7,11 +7,10 @@ import { createApi } from "./api.js";
 import { createEdits } from "./edits.js";
 import { attachKeys, fillHelp } from "./keys.js";
 import { attachLabelApi, pickByDigit, renderEditor, renderPicker } from "./labels.js";
-import {
-  counts, createState, currentLabel, isShown, select, selectedBoxes, shownProposals,
-} from "./state.js";
+import { counts, createState, currentLabel, isShown, select, selectedBoxes } from "./state.js";
+import { createReview } from "./review.js";
 import { attachTools } from "./tools.js";
-import { centreOn, createView, fit, requestDraw, resizeCanvas, zoomAt } from "./view.js";
+import { createView, fit, loadBitmap, requestDraw, resizeCanvas, zoomAt } from "./view.js";
 import { createWorkflow } from "./workflow.js";
 
 const SELECTORS = {
@@ -125,6 +124,8 @@ function boot() {
     refresh();
   }
 
+  const review = createReview({ state, view, edits, say, redraw });
+
   function exemplars() {
     const chosen = selectedBoxes(state).filter((b) => b.status !== "rejected");
     if (chosen.length) return chosen;
@@ -133,46 +134,16 @@ function boot() {
     );
   }
 
-  function stepProposal(direction) {
-    const list = proposalOrder();
-    if (!list.length) return say("No proposals shown.");
-    const current = list.findIndex((b) => state.selected.has(b.key));
-    const next = list[(current + direction + list.length) % list.length];
-    select(state, next);
-    centreOn(view, next);
-    redraw();
-  }
-
-  function proposalOrder() {
-    return shownProposals(state).sort((a, b) => a.y - b.y || a.x - b.x);
-  }
-
-  function decideSelected(status) {
-    const chosen = selectedBoxes(state);
-    if (!chosen.length) return say("Select a box first (Tab selects the next proposal).");
-    // Deciding one proposal moves on to the one after it, for A A X A ... runs.
-    const single = chosen.length === 1 && chosen[0].status === "proposed";
-    const at = single ? proposalOrder().indexOf(chosen[0]) : -1;
-    edits.decide(chosen, status);
-    const rest = proposalOrder();
-    select(state, single && rest.length ? rest[at % rest.length] : null);
-    if (state.selected.size) centreOn(view, rest[at % rest.length]);
-  }
-
-  function decideShown(status) {
-    const list = shownProposals(state);
-    if (!list.length) return say("No proposals shown.");
-    edits.decide(list, status);
-    select(state, null);
-    say(`${status === "accepted" ? "Accepted" : "Rejected"} ${list.length} proposal(s).`);
-  }
-
   async function findSimilar() {
     const chosen = exemplars();
     if (!chosen.length) return say("Draw or select a box first: it becomes the exemplar.");
     say("Finding similar…");
-    const added = await edits.findSimilar(chosen);
-    if (added) say(`${added.length} proposal(s) found.`);
+    try {
+      const added = await edits.findSimilar(chosen);
+      say(`${added.length} proposal(s) found.`);
+    } catch {
+      // The save queue's failure handler has already reloaded and said why.
+    }
   }
 
   function propagate() {
@@ -193,12 +164,12 @@ function boot() {
       const label = pickByDigit(state, entry.digit);
       if (label) setLabel(label.id);
     },
-    accept: () => decideSelected("accepted"),
-    reject: () => decideSelected("rejected"),
-    acceptAll: () => decideShown("accepted"),
-    rejectAll: () => decideShown("rejected"),
-    nextProposal: () => stepProposal(1),
-    prevProposal: () => stepProposal(-1),
+    accept: () => review.decideSelected("accepted"),
+    reject: () => review.decideSelected("rejected"),
+    acceptAll: () => review.decideShown("accepted"),
+    rejectAll: () => review.decideShown("rejected"),
+    nextProposal: () => review.stepProposal(1),
+    prevProposal: () => review.stepProposal(-1),
     findSimilar,
     propagate,
     copyPrevious: () => flow.copyPrevious(),
@@ -261,18 +232,13 @@ function boot() {
     });
   }
 
-  function loadBitmap() {
+  function showImage() {
+    // Boxes stay in original pixels; only the displayed file is smaller for huge images.
     const { id, width, height } = state.image;
     const large = Math.max(width, height) > LARGE_SIDE;
-    const img = new Image();
-    img.decoding = "async";
-    img.src = `${apiBase}/images/${id}/file${large ? `?max=${DISPLAY_MAX}` : ""}`;
-    return img.decode().then(
-      () => {
-        view.bitmap = img;
-        redraw();
-      },
-      () => say(`Could not load the image file of image ${id}.`, "error"),
+    const url = `${apiBase}/images/${id}/file${large ? `?max=${DISPLAY_MAX}` : ""}`;
+    return loadBitmap(view, url).then(redraw, () =>
+      say(`Could not load the image file of image ${id}.`, "error"),
     );
   }
 
@@ -293,7 +259,7 @@ function boot() {
   attachKeys({ dispatch, held, onSpace: redraw });
   ui.saveState("saved");
   refresh();
-  Promise.all([flow.load().catch((err) => say(`Could not load boxes: ${err.message}`, "error")), loadBitmap()])
+  Promise.all([flow.load().catch((err) => say(`Could not load boxes: ${err.message}`, "error")), showImage()])
     .finally(() => {
       root.dataset.ready = "1";
       redraw();

@@ -35,6 +35,15 @@ export function createView(canvas, onDraw) {
   return view;
 }
 
+export function loadBitmap(view, url) {
+  const img = new Image();
+  img.decoding = "async";
+  img.src = url;
+  return img.decode().then(() => {
+    view.bitmap = img;
+  });
+}
+
 export function resizeCanvas(view) {
   const { canvas } = view;
   const rect = canvas.getBoundingClientRect();
