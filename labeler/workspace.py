@@ -101,7 +101,9 @@ def _os_user() -> str:
 def _run(args: list[str], cwd: Path) -> str:
     proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise WorkspaceError(f"`{' '.join(args)}` failed in {cwd}: {proc.stderr.strip()}")
+        # DVC prints its errors on stdout, git on stderr: show whichever has the reason.
+        reason = (proc.stderr.strip() or proc.stdout.strip()).replace("\n", " ")
+        raise WorkspaceError(f"`{' '.join(map(str, args))}` failed in {cwd}: {reason}")
     return proc.stdout.strip()
 
 
