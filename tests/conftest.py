@@ -653,3 +653,21 @@ def formats_blank_ws(_demo_ws_template, tmp_path):
     root = tmp_path / "blank"
     shutil.copytree(_demo_ws_template, root, symlinks=True)
     return Workspace.open(root)
+
+
+# --- check ---
+
+
+@pytest.fixture
+def check_ws(demo_ws):
+    """``demo_ws`` with the demo's 566 boxes accepted and all 24 images marked done:
+    a dataset the completeness check should find ready (tests break it on purpose)."""
+    from sqlalchemy import update
+
+    from labeler.ingest.demo import load_demo_boxes
+    from labeler.store.models import Image
+
+    load_demo_boxes(demo_ws)
+    with demo_ws.sessions.begin() as s:
+        s.execute(update(Image).values(state="done"))
+    return demo_ws
