@@ -449,3 +449,18 @@ def test_archive_with_a_file_and_a_folder_of_the_same_name(empty_ws, tmp_path):
     assert report.rejected[0][0] == "x.png" and "cannot write it" in report.rejected[0][1]
     assert list(db_images(empty_ws)) == ["x.png/y.png"]
     assert not [p for p in empty_ws.dataset_dir("cells").rglob("*.part")]
+
+
+def test_ingest_into_a_postgresql_workspace(tmp_path, pg_url):
+    from labeler.workspace import init_workspace
+
+    ws = init_workspace(tmp_path / "ws", database_url=pg_url)
+    src = write_tree(tmp_path / "src", files())
+    dataset = f"pg-{tmp_path.name}"[:100]  # the session's database is shared
+    try:
+        report = ingest(ws, src, dataset=dataset, labels=["RBC"], progress=False)
+        check_outcome(ws, report, dataset=dataset)
+        again = ingest(ws, src, dataset=dataset, progress=False)
+        assert (again.ingested, again.skipped_existing) == (0, len(GOOD))
+    finally:
+        ws.engine.dispose()
