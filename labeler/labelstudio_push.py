@@ -118,8 +118,16 @@ def ensure_local_storage(ls, project_id: int, images_dir: Path) -> None:
     path = str(Path(images_dir).resolve())
     storages = _step("listing local storages", ls.import_storage.local.list, project=project_id)
     if not any(st.path and Path(st.path) == Path(path) for st in storages):
-        _step(f"adding local storage {path}", ls.import_storage.local.create, project=project_id,
-              path=path, title="Labeler images", use_blob_urls=True)  # fmt: skip
+        try:
+            _step(f"adding local storage {path}", ls.import_storage.local.create,
+                  project=project_id, path=path, title="Labeler images",
+                  use_blob_urls=True)  # fmt: skip
+        except PushError as exc:
+            raise PushError(
+                f"{exc} (Label Studio must run where {path} exists, with"
+                " LOCAL_FILES_SERVING_ENABLED=true and LOCAL_FILES_DOCUMENT_ROOT above it;"
+                " otherwise serve the images with `labeler serve` and --image-url-prefix)"
+            ) from exc
 
 
 def push(

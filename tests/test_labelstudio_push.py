@@ -228,3 +228,17 @@ def test_label_studio_export_imports_back(
         for img in back.images
     }
     assert _compare(records, got) > 300
+
+
+@pytest.mark.slow
+def test_images_outside_label_studios_document_root_are_explained(
+    formats_ws, labelstudio_server, demo_dir
+):
+    records = load_records(formats_ws, "demo")
+    images = demo_dir / "images"  # the repository's copy: outside the server's document root
+    with pytest.raises(PushError) as err:
+        push(records, url=labelstudio_server.url, token=labelstudio_server.token,
+             title="outside", images_dir=images, document_root=demo_dir.parents[1])  # fmt: skip
+    message = str(err.value)
+    assert "adding local storage" in message and "must be a subdirectory" in message
+    assert "--image-url-prefix" in message

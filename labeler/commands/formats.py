@@ -104,7 +104,9 @@ def import_(fmt, path, dataset, create_labels, skip_unmatched, ws):
 
 @click.command("push-labelstudio")
 @click.option("--url", required=True, help="Label Studio base URL, e.g. http://localhost:8080")
-@click.option("--token", required=True, envvar="LABEL_STUDIO_API_KEY", help="API token.")
+@click.option(
+    "--token", required=True, envvar="LABEL_STUDIO_API_KEY", show_envvar=True, help="API token."
+)
 @dataset_option
 @click.option("--project", "project", default=None, help="Project title (default: the dataset).")
 @click.option(
