@@ -464,3 +464,28 @@ def test_ingest_into_a_postgresql_workspace(tmp_path, pg_url):
         assert (again.ingested, again.skipped_existing) == (0, len(GOOD))
     finally:
         ws.engine.dispose()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_stopping_early_leaves_no_temporary_files(empty_ws, tmp_path, workers):
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from labeler.ingest.check import Task
+    from labeler.ingest.core import _ordered_map
+
+    dest = empty_ws.dataset_dir("cells") / "images"
+    tasks = (
+        Task(f"{i}.png", str(dest / f"{i}.png"), data=encode(".png", 16, 16, seed=i))
+        for i in range(100)
+    )
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers > 1 else None
+    try:
+        results = _ordered_map(tasks, 10**8, pool, workers)
+        first = next(results)
+        results.close()  # what a KeyboardInterrupt in the caller does
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    assert first.status == "ok"
+    assert sorted(p.name for p in dest.iterdir()) == [Path(first.tmp).name]

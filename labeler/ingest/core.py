@@ -14,7 +14,7 @@ import os
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from multiprocessing import get_context
@@ -83,19 +83,35 @@ def _pool_size(workers: int | None, count: int) -> int:
 def _ordered_map(
     tasks: Iterator[Task], max_pixels: int, pool: Executor | None, workers: int
 ) -> Iterator[Checked]:
-    """Check ``tasks`` in order; a bounded window keeps archive bytes from piling up."""
+    """Check ``tasks`` in order; a bounded window keeps archive bytes from piling up.
+
+    Closing the iterator early (Ctrl-C, an error in the caller) deletes the temporary
+    files of results it checked but never handed out.
+    """
     chunks = iter(lambda: list(islice(tasks, CHUNK)), [])
-    if pool is None:
+    window: deque[Future] = deque()
+    ready: deque[Checked] = deque()
+    try:
         for chunk in chunks:
-            yield from check_chunk(chunk, max_pixels)
-        return
-    window: deque = deque()
-    for chunk in chunks:
-        window.append(pool.submit(check_chunk, chunk, max_pixels))
-        if len(window) >= 4 * workers:
-            yield from window.popleft().result()
-    while window:
-        yield from window.popleft().result()
+            if pool is None:
+                ready.extend(check_chunk(chunk, max_pixels))
+            else:
+                window.append(pool.submit(check_chunk, chunk, max_pixels))
+                if len(window) >= 4 * workers:
+                    ready.extend(window.popleft().result())
+            while ready:
+                yield ready.popleft()
+        while window:
+            ready.extend(window.popleft().result())
+            while ready:
+                yield ready.popleft()
+    finally:
+        for future in window:
+            if not future.cancel() and future.exception() is None:
+                ready.extend(future.result())
+        for checked in ready:
+            if checked.tmp:
+                Path(checked.tmp).unlink(missing_ok=True)
 
 
 class _Run:
@@ -213,29 +229,32 @@ def ingest(
         A bad dataset name, label name or ``workers``.
     """
     check_dataset_name(dataset)
+    names = [name.strip() for name in labels if name.strip()]
     src_path = Path(src).resolve()
     images_dir = (ws.dataset_dir(dataset) / "images").resolve()
     if images_dir.is_relative_to(src_path) and images_dir != src_path:
         raise ValueError(f"{src}: contains the destination {images_dir}; ingest a sub-folder")
     source = open_source(src_path)
+    n_workers = _pool_size(workers, source.count)
     with ws.sessions.begin() as s:
         ds = get_or_create_dataset(s, dataset)
-        ensure_labels(s, ds, [name for name in labels if name.strip()] or [])
+        ensure_labels(s, ds, names)
         dataset_id = ds.id
     images_dir.mkdir(parents=True, exist_ok=True)
     run = _Run(ws, dataset_id, dataset)
-    n_workers = _pool_size(workers, source.count)
     pool = None
     if n_workers > 1:
         ctx = get_context("spawn")  # no fork: the parent holds database connections
         pool = ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=init_worker)
     max_pixels = int(ws.config.get("max_pixels") or 100_000_000)
+    checked_files = _ordered_map(run.tasks(source.entries), max_pixels, pool, n_workers)
     try:
         with progress_bar(total=source.count, label=f"ingest {dataset}", enabled=progress) as tick:
             run.tick = tick
-            for checked in _ordered_map(run.tasks(source.entries), max_pixels, pool, n_workers):
+            for checked in checked_files:
                 run.take(checked)
     finally:
+        checked_files.close()  # on an early exit: deletes staged files nobody will move
         try:
             run.flush()  # files already moved into place get their rows even on Ctrl-C
         finally:
