@@ -297,3 +297,63 @@ def test_verify_files_catches_a_changed_and_a_missing_file_together(check_ws):
     assert (
         "1 missing files" in report.blockers and "1 files changed since ingest" in report.blockers
     )
+
+
+def _one_of_each(s, name: str) -> None:
+    """A small dataset with one instance of every SQL-side problem."""
+    ds, other = Dataset(name=name), Dataset(name=f"{name}-other")
+    s.add_all([ds, other])
+    s.flush()
+    rbc, wbc = ensure_labels(s, ds, ["RBC", "WBC"])
+    (foreign,) = ensure_labels(s, other, ["X"])
+    states = ["new", "in_progress", "done", "empty", "done"]
+    ims = [Image(dataset=ds, path=f"datasets/{name}/images/{n}.png", sha256=f"{n % 4:064d}",
+                 width=100, height=80, format="png", state=st)
+           for n, st in enumerate(states)]  # fmt: skip
+    s.add_all(ims)
+    s.flush()
+    boxes = [
+        (0, rbc, (10, 10, 20, 20), "proposed"),  # image 0: proposals only
+        (2, rbc, (10, 10, 20, 20), "accepted"),
+        (2, rbc, (10.5, 10, 20, 20), "proposed"),  # near-duplicate of the one above
+        (2, wbc, (10, 10, 20, 20), "accepted"),  # same place, other label: fine
+        (2, rbc, (90, 10, 20, 20), "accepted"),  # outside
+        (2, rbc, (5, 5, 1, 9), "accepted"),  # under 2 px
+        (2, rbc, (5, 5, 3, 9), "accepted"),  # tiny
+        (2, rbc, (math.inf, 5, 3, 9), "accepted"),  # non-finite
+        (2, foreign, (50, 50, 9, 9), "accepted"),  # label of another dataset
+        (4, rbc, (200, 5, 1, 1), "rejected"),  # rejected: never a problem
+    ]
+    s.add_all(
+        Box(image=ims[i], label=lab, x=x, y=y, w=w, h=h, status=st)
+        for i, lab, (x, y, w, h), st in boxes
+    )
+
+
+ONE_OF_EACH = {
+    "images_new": 1, "images_in_progress": 1, "images_done": 2, "images_empty": 1,
+    "proposals_undecided": 2, "images_undecided": 1, "boxes_outside": 1, "boxes_too_small": 1,
+    "boxes_nonfinite": 1, "boxes_foreign_label": 1, "boxes_tiny": 1, "boxes_near_duplicate": 1,
+    "images_duplicate": 2, "labels_below_minimum": 2,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_same_counts_on_sqlite_and_postgresql(tmp_path, request, backend):
+    from labeler.workspace import init_workspace
+
+    url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    ws = init_workspace(tmp_path / "ws", database_url=url)
+    name = f"check-{tmp_path.name}"[:60]  # the PostgreSQL database is shared by the session
+    try:
+        with ws.sessions.begin() as s:
+            _one_of_each(s, name)
+        report = check_dataset(ws, name)
+        assert {k: v for k, v in _counts(report).items() if v} == ONE_OF_EACH
+        assert report.boxes == {"total": 10, "accepted": 7, "proposed": 2, "rejected": 1}
+        assert [(s.name, s.accepted, s.proposed, s.images) for s in report.labels] == [
+            ("RBC", 5, 2, 1),
+            ("WBC", 1, 0, 1),
+        ]
+    finally:
+        ws.engine.dispose()
