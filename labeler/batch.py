@@ -19,8 +19,9 @@ from typing import Any
 import click
 
 from labeler.matching import MATCHER_VERSION
-from labeler.prelabel_exec import ExemplarBank, Result, RunSummary, Task, run_tasks
+from labeler.prelabel_exec import ExemplarBank, Result, Task, run_tasks
 from labeler.prelabel_exemplars import ExemplarFileError, load_exemplar_file
+from labeler.prelabel_summary import RunSummary
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"})
 FORMATS = ("labelstudio", "coco")

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from labeler.matching import Proposal, iou_matrix
@@ -27,6 +27,8 @@ from labeler.workspace import Workspace
 JOB_KIND = "prelabel"
 DECIDED_IOU = 0.5
 SKIP_STATES = ("done", "empty")
+# DB-API paramstyle -> placeholder for a column name (PEP 249).
+PLACEHOLDERS = {"qmark": "?", "named": ":{}", "format": "%s", "pyformat": "%s"}
 
 
 def plan_tasks(
@@ -99,14 +101,14 @@ _JOB = Job.__table__
 _BUMP = (
     update(_JOB)
     .where(_JOB.c.id == bindparam("job_id"))
-    .values(done=_JOB.c.done + 1)
+    .values(done=_JOB.c.done + bindparam("n"))
     .execution_options(synchronize_session=False)
 )
 
 
-def count_done(session: Session, job_id: int) -> None:
-    """One more image of the job finished (in the caller's transaction)."""
-    session.connection().execute(_BUMP, {"job_id": job_id})
+def count_done(session: Session, job_id: int, n: int = 1) -> None:
+    """``n`` more images of the job finished (in the caller's transaction)."""
+    session.connection().execute(_BUMP, {"job_id": job_id, "n": n})
 
 
 def store_result(
@@ -160,34 +162,28 @@ def insert_boxes(
     conn = session.connection()
     dialect = conn.dialect
     table = Box.__table__
+    names = [*constant, "label_id", "params", "x", "y", "w", "h", "score"]
+    style = dialect.paramstyle
+    raw = style not in PLACEHOLDERS  # a rare driver: SQLAlchemy's own (slower) executemany
 
     def db(column: str, value: object) -> object:
         proc = table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
-        return proc(value) if proc is not None else value
+        return value if raw or proc is None else proc(value)
 
-    fixed = {k: db(k, v) for k, v in constant.items()}
+    fixed = [db(k, v) for k, v in constant.items()]
     per_label = {
         lab: (db("label_id", i), db("params", params[lab])) for lab, i in label_ids.items()
     }
-    names = [*fixed, "label_id", "params", "x", "y", "w", "h", "score"]
-    rows = [
-        (*fixed.values(), *per_label[p.label], *(float(v) for v in p.box), float(p.score))
-        for p in proposals
-    ]
-    quote = dialect.identifier_preparer.quote
-    style = dialect.paramstyle
-    if style == "named":
-        marks = [f":{n}" for n in names]
+    rows = [(*fixed, *per_label[p.label], *p.box, p.score) for p in proposals]  # floats already
+    if raw or style == "named":
         rows = [dict(zip(names, r, strict=True)) for r in rows]
-    elif style == "numeric":
-        marks = [f":{i + 1}" for i in range(len(names))]
-    else:
-        marks = ["?" if style == "qmark" else "%s"] * len(names)
-    sql = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
-        f"VALUES ({', '.join(marks)})"
-    )
-    conn.exec_driver_sql(sql, rows)
+    if raw:
+        session.execute(insert(table), rows)
+        return
+    quote = dialect.identifier_preparer.quote
+    marks = ", ".join(PLACEHOLDERS[style].format(n) for n in names)
+    columns = ", ".join(quote(n) for n in names)
+    conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})", rows)
 
 
 def _pid_alive(pid: int) -> bool:

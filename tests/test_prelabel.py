@@ -329,3 +329,39 @@ def test_exemplar_box_overhanging_the_edge_is_clipped(prelabel_ws):
     refs = job(prelabel_ws, job_id).params["exemplars"]
     assert [r["box"] for r in refs][-1] == [-0.4, 100.0, 60.0, 380.4]
     assert summary.images == len(PRELABEL_IMAGES)
+
+
+@pytest.mark.parametrize("paramstyle", ["qmark", "named", "numeric"])
+def test_proposal_rows_read_back_the_same_for_every_driver_paramstyle(prelabel_ws, paramstyle):
+    """``insert_boxes`` writes through the DB-API (qmark, named) or SQLAlchemy (others)."""
+    from sqlalchemy.orm import sessionmaker
+
+    from labeler.matching import Proposal
+    from labeler.prelabel_exec import Result
+    from labeler.prelabel_store import store_result
+    from labeler.store.db import make_engine
+
+    engine = make_engine(prelabel_ws.database_url)
+    engine.dialect.paramstyle = paramstyle  # what another driver would declare
+    engine.dialect.positional = paramstyle in ("qmark", "numeric", "format")
+    with prelabel_ws.sessions() as s:
+        image_id = image_ids(prelabel_ws)[1]
+        labels = {lc.name: lc.id for lc in s.get(Image, image_id).dataset.labels}
+    props = (Proposal((1.25, 2.5, 30.0, 40.0), "RBC", 0.75),
+             Proposal((100.0, 50.0, 20.0, 22.0), "Platelets", 0.5))  # fmt: skip
+    params = {name: {"version": "v", "exemplars": [{"label": name}]} for name in labels}
+    with sessionmaker(engine).begin() as s:
+        stored = store_result(s, Result(image_id, "x.jpg", props, 640, 480), job_id=None,
+                              label_ids=labels, params=params, user="ann")  # fmt: skip
+    engine.dispose()
+    assert stored == list(props)
+    got = sorted(boxes(prelabel_ws, image_id=image_id, status="proposed"), key=lambda b: b.x)
+    assert [(b.label.name, b.xywh, b.score, b.params) for b in got] == [
+        (p.label, p.box, p.score, params[p.label]) for p in props
+    ]
+    for b in got:
+        assert (b.source, b.job_id, b.is_exemplar, b.version) == ("matcher", None, False, 1)
+        assert b.created_by == b.updated_by == "ann" and b.created_at == b.updated_at
+        assert abs(b.created_at.timestamp() - time.time()) < 3600  # a real, current time
+    set_status(prelabel_ws, got[0].id, "accepted")  # optimistic versioning still works
+    assert boxes(prelabel_ws, id=got[0].id)[0].version == 2
