@@ -133,7 +133,7 @@ def features(planes: np.ndarray, axis: np.ndarray) -> np.ndarray:
     intensity NCC peak between two objects as readily as on one; NCC of the
     signed gradient field peaks where the template's outline meets an
     outline, and ignores slow shading. On the blood-cell benchmark this
-    lifted AP@0.5 from 0.43 to 0.61 (k=1) over colour intensity NCC.
+    lifted AP@0.5 from 0.43 to 0.61 (k=1, first 20 images) over colour NCC.
     """
     if planes.shape[2] == 1:
         gray = np.ascontiguousarray(planes[:, :, 0])
