@@ -208,6 +208,8 @@ def check_dataset(
         "limit": limit,
     }
     with ws.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":  # 2 MB default: every pass below would reread disk
+            conn.exec_driver_sql("PRAGMA cache_size = -131072")  # 128 MB
         dataset = conn.execute(select(Dataset.id, Dataset.name).where(Dataset.name == name)).first()
         if dataset is None:
             known = ", ".join(conn.scalars(select(Dataset.name).order_by(Dataset.name))) or "none"
@@ -249,12 +251,15 @@ def _sql_checks(conn, ds_id: int, settings: dict[str, Any]):
         .where(LabelClass.dataset_id == ds_id)
         .order_by(LabelClass.id)
     ).all()
-    conditions = q.box_conditions(ds_id, settings["min_box_size"])
-    conditions["proposals_undecided"] = q.BOX.c.status == "proposed"
-    counts = q.box_counts(conn, ds_id, conditions, [r.id for r in label_rows])
+    counts = q.box_counts(conn, ds_id, [r.id for r in label_rows])
     boxes = {k: counts.totals[k] for k in ("total", "accepted", "proposed", "rejected")}
+    conditions = q.box_conditions(ds_id, settings["min_box_size"])
+    prefilter = q.any_problem(ds_id, settings["min_box_size"])
+    problems = q.problem_counts(conn, ds_id, conditions, prefilter)
+    problems["proposals_undecided"] = boxes["proposed"]
+    conditions["proposals_undecided"] = q.BOX.c.status == "proposed"
     for key, cond in conditions.items():
-        n = counts.totals[key]
+        n = problems[key]
         found[key] = Check(key, n, tuple(q.box_rows(conn, ds_id, cond, limit) if n else ()))
     n = counts.undecided_images
     rows = q.undecided_image_rows(conn, ds_id, limit) if n else []

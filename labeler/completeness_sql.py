@@ -34,7 +34,6 @@ LABEL = LabelClass.__table__
 EDGE_SLACK = 0.5  # same half-pixel slack as labeler.store.queries.validate_box
 MIN_VALID_SIZE = 2.0  # below this a box is invalid, not merely tiny
 NEAR_DUPLICATE_IOU = 0.9
-HUGE = 1e308  # |value| >= HUGE is treated as infinite (SQLite stores inf as 9e999)
 
 
 @dataclass(frozen=True)
@@ -64,30 +63,59 @@ def box_conditions(dataset_id: int, min_box_size: float) -> dict[str, ColumnElem
     """Per-box problem predicates over ``BOX`` joined to ``IMAGE``.
 
     Rejected boxes are never exported, so only proposed and accepted boxes count.
+    Non-finite boxes count only as non-finite, not also as outside or small.
     """
-    b, i = BOX.c, IMAGE.c
+    b = BOX.c
     live = b.status != "rejected"
-    coords = (b.x, b.y, b.w, b.h)
-    # NULL covers SQLite's NaN; PostgreSQL orders NaN above every number, so >= HUGE.
-    nonfinite = or_(*(or_(c.is_(None), c >= HUGE, c <= -HUGE) for c in coords))
-    finite = not_(nonfinite)
-    outside = or_(
+    finite = _finite()
+    return {
+        "boxes_nonfinite": and_(live, case((finite, False), else_=True)),
+        "boxes_outside": and_(live, finite, _outside()),
+        "boxes_too_small": and_(live, finite, _smaller_than(MIN_VALID_SIZE)),
+        "boxes_tiny": and_(
+            live, finite, not_(_smaller_than(MIN_VALID_SIZE)), _smaller_than(min_box_size)
+        ),
+        "boxes_foreign_label": and_(live, _foreign(dataset_id)),
+    }
+
+
+def any_problem(dataset_id: int, min_box_size: float) -> ColumnElement[bool]:
+    """A cheap superset of the conditions above: evaluated for every box, so no repeats."""
+    return and_(
+        BOX.c.status != "rejected",
+        or_(
+            case((_finite(), False), else_=True),
+            _outside(),
+            _smaller_than(max(MIN_VALID_SIZE, min_box_size)),
+            _foreign(dataset_id),
+        ),
+    )
+
+
+def _finite() -> ColumnElement[bool]:
+    # x * 0 is 0 for a number and NaN for +-inf or NaN: SQLite turns NaN into NULL and
+    # PostgreSQL's NaN equals no number, so "= 0" is true exactly for finite boxes.
+    b = BOX.c
+    return b.x * 0 + b.y * 0 + b.w * 0 + b.h * 0 == 0
+
+
+def _outside() -> ColumnElement[bool]:
+    b, i = BOX.c, IMAGE.c
+    return or_(
         b.x < -EDGE_SLACK,
         b.y < -EDGE_SLACK,
         b.x + b.w > i.width + EDGE_SLACK,
         b.y + b.h > i.height + EDGE_SLACK,
     )
-    too_small = or_(b.w < MIN_VALID_SIZE, b.h < MIN_VALID_SIZE)
-    tiny = and_(not_(too_small), or_(b.w < min_box_size, b.h < min_box_size))
+
+
+def _smaller_than(size: float) -> ColumnElement[bool]:
+    return or_(BOX.c.w < size, BOX.c.h < size)
+
+
+def _foreign(dataset_id: int) -> ColumnElement[bool]:
     # An uncorrelated IN list is evaluated once; cheaper than joining every box to its label.
-    foreign = b.label_id.not_in(select(LABEL.c.id).where(LABEL.c.dataset_id == dataset_id))
-    return {
-        "boxes_nonfinite": and_(live, nonfinite),
-        "boxes_outside": and_(live, finite, outside),
-        "boxes_too_small": and_(live, finite, too_small),
-        "boxes_tiny": and_(live, finite, tiny),
-        "boxes_foreign_label": and_(live, foreign),
-    }
+    return BOX.c.label_id.not_in(select(LABEL.c.id).where(LABEL.c.dataset_id == dataset_id))
 
 
 def _box_from():
@@ -114,54 +142,70 @@ def image_state_counts(conn: Connection, dataset_id: int) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class BoxCounts:
-    totals: dict[str, int]  # total/accepted/proposed/rejected and one count per condition
+    totals: dict[str, int]  # total/accepted/proposed/rejected
     labels: dict[int, tuple[int, int, int]]  # label id -> (accepted, proposed, images)
     undecided_images: int
 
 
-def box_counts(
+def box_counts(conn: Connection, dataset_id: int, label_ids: list[int]) -> BoxCounts:
+    """Box totals by status and label, images per label, images with only proposals.
+
+    Three nested GROUP BYs: (image, label, status) reads only the covering index
+    ``ix_box_image_label``, never a table row; per image then pivots the few groups
+    into columns (an image with an accepted box of label L has ``acc_L > 0``, which
+    avoids COUNT(DISTINCT) and its temporary B-tree); the outer level sums images.
+    Only ``label_ids`` get per-label columns.
+    """
+    b = BOX.c
+    groups = (
+        select(b.image_id, b.label_id, b.status, func.count().label("n"))
+        .where(b.image_id.in_(select(IMAGE.c.id).where(IMAGE.c.dataset_id == dataset_id)))
+        .group_by(b.image_id, b.label_id, b.status)
+    ).subquery()
+    g = groups.c
+
+    def n_if(cond):
+        return func.sum(case((cond, g.n), else_=0))
+
+    per_image = {
+        status: n_if(g.status == status) for status in ("accepted", "proposed", "rejected")
+    }
+    for i, label_id in enumerate(label_ids):
+        per_image[f"acc_{i}"] = n_if(and_(g.label_id == label_id, g.status == "accepted"))
+        per_image[f"prop_{i}"] = n_if(and_(g.label_id == label_id, g.status == "proposed"))
+    images = (
+        select(*(col.label(key) for key, col in per_image.items())).group_by(g.image_id)
+    ).subquery()
+    m = images.c
+    outer = {key: func.sum(col) for key, col in m.items()}
+    for i in range(len(label_ids)):
+        outer[f"img_{i}"] = _sum_if(m[f"acc_{i}"] > 0)
+    outer["undecided"] = _sum_if(and_(m.proposed > 0, m.accepted + m.rejected == 0))
+    row = conn.execute(select(*(col.label(key) for key, col in outer.items()))).one()._mapping
+    row = {key: int(value or 0) for key, value in row.items()}
+    totals = {key: row[key] for key in ("accepted", "proposed", "rejected")}
+    totals["total"] = sum(totals.values())
+    labels = {
+        label_id: (row[f"acc_{i}"], row[f"prop_{i}"], row[f"img_{i}"])
+        for i, label_id in enumerate(label_ids)
+    }
+    return BoxCounts(totals, labels, row["undecided"])
+
+
+def problem_counts(
     conn: Connection,
     dataset_id: int,
     conditions: dict[str, ColumnElement[bool]],
-    label_ids: list[int],
-) -> BoxCounts:
-    """Every box count in one pass: per image (streamed in index order), then summed.
-
-    Grouping by image first gives "images with a box of label L" and "images with
-    proposals but no decision" without COUNT(DISTINCT), which costs SQLite a temporary
-    B-tree per column. Only ``label_ids`` get per-label columns.
-    """
-    b = BOX.c
-    accepted, proposed = b.status == "accepted", b.status == "proposed"
-    per_image = {
-        "total": func.count(),
-        "accepted": _sum_if(accepted),
-        "proposed": _sum_if(proposed),
-        "rejected": _sum_if(b.status == "rejected"),
-        **{key: _sum_if(cond) for key, cond in conditions.items()},
-    }
-    for n, label_id in enumerate(label_ids):
-        is_label = b.label_id == label_id
-        per_image[f"acc_{n}"] = _sum_if(and_(is_label, accepted))
-        per_image[f"prop_{n}"] = _sum_if(and_(is_label, proposed))
-        per_image[f"has_{n}"] = func.max(case((and_(is_label, accepted), 1), else_=0))
-    inner = (
-        select(*(col.label(key) for key, col in per_image.items()))
+    prefilter: ColumnElement[bool],
+) -> dict[str, int]:
+    """How many live boxes meet each condition: one scan, per-condition sums only for the
+    (rare) boxes meeting any, so a clean box costs one OR chain and no aggregate steps."""
+    stmt = (
+        select(*(_sum_if(cond).label(key) for key, cond in conditions.items()))
         .select_from(BOX.join(IMAGE, BOX.c.image_id == IMAGE.c.id))
-        .where(_in_dataset(dataset_id))
-        .group_by(b.image_id)
-    ).subquery()
-    undecided = and_(inner.c.proposed > 0, inner.c.accepted + inner.c.rejected == 0)
-    outer = [func.coalesce(func.sum(col), 0).label(col.name) for col in inner.c]
-    outer.append(_sum_if(undecided).label("undecided_images"))
-    row = conn.execute(select(*outer)).one()._mapping
-    totals = {key: int(row[key]) for key in ("total", "accepted", "proposed", "rejected")}
-    totals.update({key: int(row[key]) for key in conditions})
-    labels = {
-        label_id: (int(row[f"acc_{n}"]), int(row[f"prop_{n}"]), int(row[f"has_{n}"]))
-        for n, label_id in enumerate(label_ids)
-    }
-    return BoxCounts(totals, labels, int(row["undecided_images"]))
+        .where(_in_dataset(dataset_id), prefilter)
+    )
+    return {key: int(v or 0) for key, v in conn.execute(stmt).one()._mapping.items()}
 
 
 def box_rows(
@@ -286,6 +330,10 @@ def near_duplicates(
             inter * (1 + threshold) > t * (area_a + area_c),
         )
         .order_by(IMAGE.c.path, a.c.id, c.c.id)
+        # SQLite only (other dialects drop the hint): with the covering (image, label,
+        # status) index for "a" too, a box whose image holds no later live box of its
+        # label is rejected from index entries alone, never reading its table row.
+        .with_hint(a, "INDEXED BY ix_box_image_label", "sqlite")
     )  # fmt: skip
     return [
         Row(r.image_id, r.path, r.id, r.name, f"IoU {r.iou:.3f} with box {r.other}")
