@@ -30,9 +30,8 @@ JSON schema (``report.to_dict()``; ``labeler check --json`` prints
                   "images": int, "below_minimum": bool}, ...]
     }
 
-Paths are workspace-relative POSIX paths as stored. Counts of box checks count
-boxes (near-duplicates count pairs, item = the older box of the pair); image
-and file checks count images; ``labels_below_minimum`` counts labels.
+Paths are workspace-relative POSIX paths as stored. Box checks count boxes (near-duplicates:
+pairs, item = the lower box id); image and file checks count images; labels_below_minimum labels.
 """
 
 from __future__ import annotations
@@ -43,6 +42,7 @@ from typing import Any
 from sqlalchemy import select
 
 from labeler import completeness_sql as q
+from labeler.completeness_dups import duplicate_images, near_duplicates
 from labeler.completeness_files import FILE_CHECKS, stored_images, verify_files
 from labeler.completeness_sql import Row
 from labeler.completeness_text import format_text  # noqa: F401 - part of this API
@@ -264,9 +264,9 @@ def _sql_checks(conn, ds_id: int, settings: dict[str, Any]):
     n = counts.undecided_images
     rows = q.undecided_image_rows(conn, ds_id, limit) if n else []
     found["images_undecided"] = Check("images_undecided", n, tuple(rows))
-    pairs = q.near_duplicates(conn, ds_id) if counts.totals["total"] > 1 else []
+    pairs = near_duplicates(conn, ds_id) if counts.totals["total"] > 1 else []
     found["boxes_near_duplicate"] = Check("boxes_near_duplicate", len(pairs), tuple(pairs[:limit]))
-    n, rows = q.duplicate_images(conn, ds_id, limit)
+    n, rows = duplicate_images(conn, ds_id, limit)
     found["images_duplicate"] = Check("images_duplicate", n, tuple(rows))
 
     labels = [
