@@ -168,26 +168,34 @@ def prelabel(
         if on_start is not None:
             on_start(len(tasks))
         uncounted, counted_at = 0, time.monotonic()
-        for result in run_tasks(bank, tasks, workers=workers, dask=dask):
-            uncounted += 1
-            with ws.sessions.begin() as s:
-                stored = None
-                if result.error is None:
-                    stored = store_result(
-                        s, result, job_id=job_id, label_ids=label_ids, params=params, user=user
-                    )
-                # Job progress a few times a second, not per image: a statement costs about
-                # as much as storing an image's proposals. Same transaction: never ahead; the
-                # exact count is written at the end.
-                if time.monotonic() - counted_at >= PROGRESS_EVERY:
-                    count_done(s, job_id, uncounted)
-                    uncounted, counted_at = 0, time.monotonic()
-            if stored is None and result.error is None:
-                summary.skipped += 1
-            else:
-                summary.add(result, stored)
-            if on_result is not None:
-                on_result(result)
+        # One connection for the run, one transaction per image: a Session per image
+        # costs more than the SQL it sends.
+        with ws.engine.connect() as conn:
+            for result in run_tasks(bank, tasks, workers=workers, dask=dask):
+                uncounted += 1
+                with conn.begin():
+                    stored = None
+                    if result.error is None:
+                        stored = store_result(
+                            conn,
+                            result,
+                            job_id=job_id,
+                            label_ids=label_ids,
+                            params=params,
+                            user=user,
+                        )
+                    # Job progress a few times a second, not per image: a statement costs about
+                    # as much as storing an image's proposals. Same transaction: never ahead; the
+                    # exact count is written at the end.
+                    if time.monotonic() - counted_at >= PROGRESS_EVERY:
+                        count_done(conn, job_id, uncounted)
+                        uncounted, counted_at = 0, time.monotonic()
+                if stored is None and result.error is None:
+                    summary.skipped += 1
+                else:
+                    summary.add(result, stored)
+                if on_result is not None:
+                    on_result(result)
         if summary.failed:
             status = "failed"
             error = "\n".join(f"{path}: {err}" for path, err in summary.failed)

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from labeler.matching import Proposal, iou_matrix
@@ -82,12 +82,18 @@ def undecided(proposals: Sequence[Proposal], decided: Sequence[tuple]) -> list[P
 
 
 _BOX, _IMAGE, _LABEL = Box.__table__, Image.__table__, LabelClass.__table__
-# Row lock: two runs writing one image serialise (PostgreSQL; SQLite locks the whole file).
-_STATE = select(_IMAGE.c.state).where(_IMAGE.c.id == bindparam("image_id")).with_for_update()
+# The image's state and its decided boxes in one statement, locking the image row: two
+# runs writing one image serialise (PostgreSQL; SQLite locks the whole file anyway).
 _DECIDED = (
-    select(_LABEL.c.name, _BOX.c.status, _BOX.c.x, _BOX.c.y, _BOX.c.w, _BOX.c.h)
-    .join_from(_BOX, _LABEL, _BOX.c.label_id == _LABEL.c.id)
-    .where(_BOX.c.image_id == bindparam("image_id"), _BOX.c.status.in_(("accepted", "rejected")))
+    select(_IMAGE.c.state, _LABEL.c.name, _BOX.c.status, _BOX.c.x, _BOX.c.y, _BOX.c.w, _BOX.c.h)
+    .select_from(
+        _IMAGE.outerjoin(
+            _BOX,
+            and_(_BOX.c.image_id == _IMAGE.c.id, _BOX.c.status.in_(("accepted", "rejected"))),
+        ).outerjoin(_LABEL, _BOX.c.label_id == _LABEL.c.id)
+    )
+    .where(_IMAGE.c.id == bindparam("image_id"))
+    .with_for_update(of=_IMAGE)
 )
 _DELETE = delete(_BOX).where(
     _BOX.c.image_id == bindparam("image_id"),
@@ -106,13 +112,17 @@ _BUMP = (
 )
 
 
-def count_done(session: Session, job_id: int, n: int = 1) -> None:
+def _connection(db: Session | Connection) -> Connection:
+    return db.connection() if isinstance(db, Session) else db
+
+
+def count_done(db: Session | Connection, job_id: int, n: int = 1) -> None:
     """``n`` more images of the job finished (in the caller's transaction)."""
-    session.connection().execute(_BUMP, {"job_id": job_id, "n": n})
+    _connection(db).execute(_BUMP, {"job_id": job_id, "n": n})
 
 
 def store_result(
-    session: Session,
+    db: Session | Connection,
     result: Result,
     *,
     job_id: int,
@@ -121,17 +131,16 @@ def store_result(
     user: str,
 ) -> list[Proposal] | None:
     """Replace one image's undecided matcher proposals of the run's labels (``label_ids``)
-    by ``result``'s; the caller commits.
+    by ``result``'s, in the caller's transaction (``db``: a Session or a Connection).
 
     Returns the proposals stored, or None when the image was finished (done/empty) or
     deleted meanwhile (then nothing is changed).
     """
-    conn = session.connection()  # Core statements built once: this runs per image
-    state = conn.execute(_STATE, {"image_id": result.id}).scalar()
-    if state is None or state in SKIP_STATES:
+    conn = _connection(db)  # Core statements built once: this runs per image
+    found = conn.execute(_DECIDED, {"image_id": result.id}).all()
+    if not found or found[0][0] in SKIP_STATES:
         return None
-    decided = conn.execute(_DECIDED, {"image_id": result.id})
-    rows = [(label, status, (x, y, w, h)) for label, status, x, y, w, h in decided]
+    rows = [(label, status, (x, y, w, h)) for _, label, status, x, y, w, h in found if status]
     keep = undecided(result.proposals, rows)
     conn.execute(_DELETE, {"image_id": result.id, "label_ids": list(label_ids.values())})
     if keep:
@@ -139,12 +148,12 @@ def store_result(
                     "job_id": job_id, "is_exemplar": False, "created_at": utcnow(),
                     "created_by": user, "version": 1}  # fmt: skip
         constant |= {"updated_at": constant["created_at"], "updated_by": user}
-        insert_boxes(session, keep, constant, label_ids=label_ids, params=params)
+        insert_boxes(conn, keep, constant, label_ids=label_ids, params=params)
     return keep
 
 
 def insert_boxes(
-    session: Session,
+    db: Session | Connection,
     proposals: Sequence[Proposal],
     constant: dict,
     *,
@@ -159,7 +168,7 @@ def insert_boxes(
     the matching, the limit on 2 cores. Placeholders follow the driver's paramstyle, so
     the statement stays portable (SQLite, PostgreSQL).
     """
-    conn = session.connection()
+    conn = _connection(db)
     dialect = conn.dialect
     table = Box.__table__
     names = [*constant, "label_id", "params", "x", "y", "w", "h", "score"]
@@ -178,7 +187,7 @@ def insert_boxes(
     if raw or style == "named":
         rows = [dict(zip(names, r, strict=True)) for r in rows]
     if raw:
-        session.execute(insert(table), rows)
+        conn.execute(insert(table), rows)
         return
     quote = dialect.identifier_preparer.quote
     marks = ", ".join(PLACEHOLDERS[style].format(n) for n in names)

@@ -331,19 +331,26 @@ def test_exemplar_box_overhanging_the_edge_is_clipped(prelabel_ws):
     assert summary.images == len(PRELABEL_IMAGES)
 
 
-@pytest.mark.parametrize("paramstyle", ["qmark", "named", "numeric"])
-def test_proposal_rows_read_back_the_same_for_every_driver_paramstyle(prelabel_ws, paramstyle):
-    """``insert_boxes`` writes through the DB-API (qmark, named) or SQLAlchemy (others)."""
+@pytest.mark.parametrize("paramstyle", ["qmark", "named", "other"])
+def test_proposal_rows_read_back_the_same_for_every_driver_paramstyle(
+    prelabel_ws, paramstyle, monkeypatch
+):
+    """``insert_boxes`` writes through the DB-API (qmark, named: both sqlite3 styles) or,
+    for a paramstyle it has no placeholder for, through SQLAlchemy."""
     from sqlalchemy.orm import sessionmaker
 
+    from labeler import prelabel_store
     from labeler.matching import Proposal
     from labeler.prelabel_exec import Result
     from labeler.prelabel_store import store_result
     from labeler.store.db import make_engine
 
     engine = make_engine(prelabel_ws.database_url)
-    engine.dialect.paramstyle = paramstyle  # what another driver would declare
-    engine.dialect.positional = paramstyle in ("qmark", "numeric", "format")
+    if paramstyle == "other":
+        monkeypatch.setattr(prelabel_store, "PLACEHOLDERS", {})
+    else:
+        engine.dialect.paramstyle = paramstyle  # what the driver would declare
+        engine.dialect.positional = paramstyle == "qmark"
     with prelabel_ws.sessions() as s:
         image_id = image_ids(prelabel_ws)[1]
         labels = {lc.name: lc.id for lc in s.get(Image, image_id).dataset.labels}
