@@ -12,14 +12,13 @@ the old snapshot or the new one, never half of each.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from sqlalchemy import Text, cast, func, select
 
@@ -61,36 +60,76 @@ def missing_images(ws: Workspace, name: str) -> list[str]:
 # --- exports -------------------------------------------------------------------------------
 
 
-def _write_exports(ws: Workspace, name: str, out_dir: Path) -> None:
-    """Write labelstudio.json (+ .xml config), coco.json, yolo/ and voc/ into ``out_dir``."""
+def _write_exports(ws: Workspace, name: str, out_dir: Path, *, reuse: Path | None = None) -> dict:
+    """Write labelstudio.json (+ .xml config), coco.json, yolo/ and voc/ into ``out_dir``.
+
+    Returns ``{path relative to labels/: sha256}``. Files are rendered in memory by the
+    format modules (``FORMATS[fmt].render``) and written plainly: the scratch dir is moved in
+    whole, so per-file atomic writes would only cost time. A file whose sha256 equals the one
+    the previous ``labels/`` (``reuse``) recorded for it, and which is untouched since, is
+    hard-linked instead: DVC then knows its hash from its state database (same path, inode
+    and mtime) and skips re-hashing it; the previous ``labels/`` stays whole until the swap.
+    """
+    from labeler.formats import FORMATS
     from labeler.formats.records import load_records
 
     records = load_records(ws, name)
-    scratch = out_dir / ".exports"
-    for fmt, exporter in _exporters().items():
-        target = scratch / fmt
-        target.mkdir(parents=True)
-        exporter.export(records, target)
-        if fmt in ("yolo", "voc"):
-            os.replace(target, out_dir / fmt)
-            continue
-        for path in sorted(target.iterdir()):
-            if path.suffix in (".json", ".xml") and path.is_file():
-                os.replace(path, out_dir / f"{fmt}{path.suffix}")
-    shutil.rmtree(scratch)
+    files: dict[str, bytes] = {}
+    for fmt in SNAPSHOT_FORMATS:
+        for rel, text in FORMATS[fmt].render(records).items():
+            if fmt in ("yolo", "voc"):
+                target = f"{fmt}/{rel}"
+            else:  # tasks.json / annotations.json / label_config.xml -> labelstudio.json ...
+                target = f"{fmt}{PurePosixPath(rel).suffix}"
+            files[_safe_rel(target)] = text.encode("utf-8")
+    digests = {rel: hashlib.sha256(data).hexdigest() for rel, data in files.items()}
+    reusable = _reusable(reuse, digests) if reuse is not None else {}
+    for parent in {PurePosixPath(rel).parent for rel in files}:
+        out_dir.joinpath(*parent.parts).mkdir(parents=True, exist_ok=True)
+
+    def place(rel: str) -> None:
+        dest = out_dir.joinpath(*rel.split("/"))
+        if rel in reusable:
+            try:
+                os.link(reusable[rel], dest)
+                return
+            except OSError:
+                pass  # no hard links on this filesystem: write a copy
+        dest.write_bytes(files[rel])
+
+    with ThreadPoolExecutor(max_workers=4) as pool:  # open/write/close wait on the disk
+        list(pool.map(place, files, chunksize=256))
+    return digests
 
 
-def _exporters() -> dict:
+def _safe_rel(rel: str) -> str:
+    parts = PurePosixPath(rel).parts
+    if not parts or rel.startswith("/") or ".." in parts:
+        raise ValueError(f"refusing to write outside labels/: {rel!r}")
+    return rel
+
+
+def _reusable(previous: Path, digests: dict[str, str]) -> dict[str, Path]:
+    """Files of the previous ``labels/`` with the same sha256 (per its manifest) and size,
+    untouched since that manifest was written (mtime), so not re-read."""
     try:
-        from labeler.formats import FORMATS
-    except ImportError:  # TODO(versioning): drop once labeler.formats has its registry
-        import importlib
-
-        FORMATS = {}
-        for fmt in SNAPSHOT_FORMATS:
-            with contextlib.suppress(ModuleNotFoundError):
-                FORMATS[fmt] = importlib.import_module(f"labeler.formats.{fmt}")
-    return {fmt: FORMATS[fmt] for fmt in SNAPSHOT_FORMATS if fmt in FORMATS}
+        manifest_path = previous / MANIFEST
+        written_ns = manifest_path.stat().st_mtime_ns
+        old = json.loads(manifest_path.read_text(encoding="utf-8"))["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    out = {}
+    for rel, digest in digests.items():
+        if old.get(f"{LABELS_DIR}/{rel}") != digest:
+            continue
+        path = previous.joinpath(*rel.split("/"))
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        if st.st_mtime_ns <= written_ns:
+            out[rel] = path
+    return out
 
 
 # --- the manifest --------------------------------------------------------------------------
@@ -167,23 +206,36 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def hash_tree(files: dict[str, Path]) -> dict[str, str]:
-    """sha256 of every file (name -> path); hashlib releases the GIL, so threads help."""
-    names = sorted(files)
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
-        digests = pool.map(_sha256, (files[n] for n in names), chunksize=64)
-        return dict(zip(names, digests, strict=True))
+def dataset_file_hashes(ws: Workspace, name: str) -> dict[str, str]:
+    """sha256 of every file under ``datasets/NAME`` but ``labels/``, keyed relative to it.
 
-
-def _walk(root: Path, prefix: str, *, skip: str | None = None) -> dict[str, Path]:
-    out = {}
+    Ingested images take the sha256 the database recorded at ingest (checked against the
+    file by ``labeler check --verify-files``) instead of re-reading 100,000 files; any
+    other file is hashed now, in threads (hashlib releases the GIL).
+    """
+    root = ws.dataset_dir(name)
+    prefix = f"datasets/{name}/"
+    with ws.sessions() as s:
+        ds = get_dataset(s, name)
+        known = {
+            path[len(prefix) :]: digest
+            for path, digest in s.execute(
+                select(Image.path, Image.sha256).where(Image.dataset_id == ds.id)
+            )
+        }
+    out, todo = {}, {}
     for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = os.path.relpath(dirpath, root)
-        if skip and rel_dir == ".":
-            dirnames[:] = [d for d in dirnames if d != skip]
+        rel_dir = Path(dirpath).relative_to(root).as_posix()
+        if rel_dir == ".":
+            dirnames[:] = [d for d in dirnames if d != LABELS_DIR]
         for fname in filenames:
             rel = fname if rel_dir == "." else f"{rel_dir}/{fname}"
-            out[f"{prefix}{rel.replace(os.sep, '/')}"] = Path(dirpath) / fname
+            if rel in known:
+                out[rel] = known[rel]
+            else:
+                todo[rel] = Path(dirpath) / fname
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        out.update(zip(todo, pool.map(_sha256, todo.values()), strict=True))
     return out
 
 
@@ -200,10 +252,11 @@ def build_snapshot(
     """
     labels = scratch / LABELS_DIR
     labels.mkdir()
-    _write_exports(ws, name, labels)
+    previous = ws.dataset_dir(name) / LABELS_DIR
+    written = _write_exports(ws, name, labels, reuse=previous if previous.is_dir() else None)
     counts = dataset_counts(ws, name)
-    files = _walk(ws.dataset_dir(name), "", skip=LABELS_DIR)
-    files.update(_walk(labels, f"{LABELS_DIR}/"))
+    hashes = dataset_file_hashes(ws, name)
+    hashes.update({f"{LABELS_DIR}/{rel}": digest for rel, digest in written.items()})
     manifest = {
         "manifest_format": MANIFEST_FORMAT,
         "dataset": name,
@@ -215,7 +268,7 @@ def build_snapshot(
         "labels": counts["labels"],
         "completeness": gate,
         "matcher_runs": matcher_runs(ws, name),
-        "sha256": hash_tree(files),
+        "sha256": dict(sorted(hashes.items())),
     }
     (labels / MANIFEST).write_text(
         json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8"

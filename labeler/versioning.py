@@ -10,8 +10,10 @@ tag whose message carries the counts (so ``list_versions`` needs git only). Trai
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +26,8 @@ from labeler.versioning_repo import (  # noqa: F401 - re-exported for callers
     version_lock,
 )
 from labeler.workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 SUMMARY_TRAILER = "Labeler-Summary: "
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -149,6 +153,18 @@ def _dvc_meta_paths(ws: Workspace) -> list[str]:
 # --- create and checkout -------------------------------------------------------------------
 
 
+class _Phases:
+    """Logs (DEBUG, logger ``labeler.versioning``) how long each step took: see bench_version."""
+
+    def __init__(self, what: str) -> None:
+        self.what, self.last = what, time.perf_counter()
+
+    def __call__(self, step: str) -> None:
+        now = time.perf_counter()
+        log.debug("%s: %s took %.2f s", self.what, step, now - self.last)
+        self.last = now
+
+
 class PushFailed(VersionError):
     """The version was made and tagged, but ``dvc push`` failed; ``version`` says which."""
 
@@ -181,7 +197,9 @@ def create_version(
     if not message.strip():
         raise VersionError("a version needs a message (-m 'what changed')")
     with version_lock(ws, f"version create {name}", timeout=lock_timeout):
+        clock = _Phases(f"version create {name}")
         report = run_gate(ws, name)
+        clock("completeness gate")
         if report.blocking and not allow_incomplete:
             raise IncompleteDataset(
                 f"dataset {name!r} is not complete ({'; '.join(report.blockers)}): finish it "
@@ -209,10 +227,12 @@ def create_version(
         scratch = tmp_dir(ws)
         try:
             labels, manifest = build_snapshot(ws, name, scratch, info=info, gate=gate)
+            clock("snapshot (exports, manifest)")
             swap_in(labels, ws.dataset_dir(name), scratch)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         dvc(ws, "add", "--quiet", str(ws.dataset_dir(name)))
+        clock("dvc add")
         paths = [f"datasets/{name}.dvc", "datasets/.gitignore", *_dvc_meta_paths(ws)]
         git(ws, "add", "--", *paths)
         git(ws, "commit", "-q", "--allow-empty", "-m", f"{tag}: {message}", "--", *paths,
@@ -223,6 +243,7 @@ def create_version(
         body = f"{message}\n\n{SUMMARY_TRAILER}{json.dumps(summary, sort_keys=True)}\n"
         git(ws, "tag", "-a", tag, "-m", body, identity=True)
         version = get_version(ws, name, number)
+        clock("git commit + tag")
         if push:
             try:
                 dvc(ws, "push", "--quiet", str(_dvc_file(ws, name)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
@@ -103,6 +104,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temp workspace")
     args = parser.parse_args()
     os.environ["DVC_NO_ANALYTICS"] = "1"
+    logging.basicConfig(format="  %(message)s")
+    logging.getLogger("labeler.versioning").setLevel(logging.DEBUG)  # per-step times
     tmp = Path(tempfile.mkdtemp(prefix="labeler-bench-version-"))
     try:
         with Timer() as t:

@@ -288,3 +288,23 @@ def test_train_example_reads_a_pinned_version_from_git_and_the_remote(version_ws
     assert summary == {"rev": "demo@v1", "images": 6,
                        "boxes": {"Platelets": 6, "RBC": 135, "WBC": 6}}  # fmt: skip
     assert tree_hashes(out / "images") == v1
+
+
+def test_unchanged_label_files_are_reused_and_hand_edits_are_not(version_ws):
+    """Identical export files are hard-linked from the previous snapshot (DVC skips
+    re-hashing them); a file edited by hand since is regenerated, never carried over."""
+    from labeler.versioning import create_version
+
+    ws = version_ws
+    create_version(ws, "demo", message="v1")
+    labels = ws.dataset_dir("demo") / "labels"
+    txts = sorted((labels / "yolo").rglob("*.txt"))
+    kept, edited = txts[0], txts[1]
+    inode, original = kept.stat().st_ino, edited.read_bytes()
+    edited.write_text("0 0.5 0.5 0.1 0.1\n")  # a hand edit after v1
+    _, manifest = create_version(ws, "demo", message="v2")
+    assert kept.stat().st_ino == inode
+    assert edited.read_bytes() == original
+    assert manifest["sha256"][edited.relative_to(ws.dataset_dir("demo")).as_posix()] == (
+        hashlib.sha256(original).hexdigest()
+    )
