@@ -103,25 +103,34 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--baseline", type=int, default=1_000, help="images for the naive loop")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument(
+        "--src", type=Path, default=None,
+        help="generate the images here (a new folder) and reuse them on later runs",
+    )  # fmt: skip
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         tmp = Path(tmp)
-        t0 = time.perf_counter()
-        nbytes = make_images(tmp / "src", args.images, args.size)
-        gen = time.perf_counter() - t0
-        print(f"generated {args.images} {args.size}x{args.size} PNGs "
-              f"({nbytes / 1e6:.1f} MB) in {gen:.1f} s", flush=True)  # fmt: skip
+        src = args.src or tmp / "src"
+        have = len(list(src.rglob("*.png"))) if src.exists() else 0
+        if have not in (0, args.images):
+            raise SystemExit(f"{src} holds {have} PNGs, not {args.images}: use a new --src")
+        if have == 0:
+            t0 = time.perf_counter()
+            nbytes = make_images(src, args.images, args.size)
+            gen = time.perf_counter() - t0
+            print(f"generated {args.images} {args.size}x{args.size} PNGs "
+                  f"({nbytes / 1e6:.1f} MB) in {gen:.1f} s", flush=True)  # fmt: skip
         rows = []
         ws = init_workspace(tmp / "ws-naive")
         t0, c0 = time.perf_counter(), cpu_seconds()
-        n = naive(ws, tmp / "src", args.baseline)
+        n = naive(ws, src, args.baseline)
         seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
         rows.append(("naive (1 process, 1 transaction/file)", n, seconds, cpu, n, 0))
         for workers in args.workers:
             ws = init_workspace(tmp / f"ws-{workers}")
             t0, c0 = time.perf_counter(), cpu_seconds()
-            report = ingest(ws, tmp / "src", dataset="bench", workers=workers, progress=False)
+            report = ingest(ws, src, dataset="bench", workers=workers, progress=False)
             seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
             label = f"ingest, {workers} worker{'s' if workers > 1 else ''}"
             rows.append((label, args.images, seconds, cpu, report.ingested, len(report.rejected)))

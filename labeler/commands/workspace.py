@@ -52,7 +52,7 @@ def init(directory: Path | None, database_url: str | None) -> None:
     "--workers",
     type=click.IntRange(min=1),
     default=None,
-    help="Checking processes (default: one per core for big sources).",
+    help="Checking processes (default: cores - 1 on 3+ cores for 200+ files, else in-process).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @pass_workspace

@@ -30,7 +30,9 @@ from labeler.store.queries import ensure_labels, get_or_create_dataset
 from labeler.workspace import Workspace
 
 BATCH = 500  # rows per transaction
-CHUNK = 16  # files per worker call
+# Files per worker call: folder tasks are paths (cheap to send, so big chunks amortise the
+# inter-process round trip); archive tasks carry the bytes, so small chunks bound memory.
+CHUNK = {"folder": 64, "zip": 8, "tar": 8}
 MIN_FILES_PER_WORKER = 100  # below this a pool costs more to start than it saves
 MAX_PATH = 1024  # Image.path column width
 DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -77,26 +79,29 @@ def _pool_size(workers: int | None, count: int) -> int:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         return workers
-    return max(1, min(os.cpu_count() or 1, count // MIN_FILES_PER_WORKER))
+    # The main process moves files and writes rows while workers decode, so it needs a core
+    # of its own: on 2 cores a pool measured slower than checking in-process (BENCHMARKS.md).
+    spare = (os.cpu_count() or 1) - 1
+    return spare if spare >= 2 and count >= 2 * MIN_FILES_PER_WORKER else 1
 
 
 def _ordered_map(
-    tasks: Iterator[Task], max_pixels: int, pool: Executor | None, workers: int
+    tasks: Iterator[Task], max_pixels: int, pool: Executor | None, workers: int, *, chunk: int = 8
 ) -> Iterator[Checked]:
     """Check ``tasks`` in order; a bounded window keeps archive bytes from piling up.
 
     Closing the iterator early (Ctrl-C, an error in the caller) deletes the temporary
     files of results it checked but never handed out.
     """
-    chunks = iter(lambda: list(islice(tasks, CHUNK)), [])
+    chunks = iter(lambda: list(islice(tasks, chunk)), [])
     window: deque[Future] = deque()
     ready: deque[Checked] = deque()
     try:
-        for chunk in chunks:
+        for batch in chunks:
             if pool is None:
-                ready.extend(check_chunk(chunk, max_pixels))
+                ready.extend(check_chunk(batch, max_pixels))
             else:
-                window.append(pool.submit(check_chunk, chunk, max_pixels))
+                window.append(pool.submit(check_chunk, batch, max_pixels))
                 if len(window) >= 4 * workers:
                     ready.extend(window.popleft().result())
             while ready:
@@ -131,9 +136,11 @@ class _Run:
         self.rejected: list[tuple[str, str]] = []
         self.duplicate_of: list[tuple[str, str]] = []
         self.tick = lambda n: None
+        self.user = ws.user  # looked up once: it may try os.getlogin() every time
 
     def tasks(self, entries: Iterable[Entry]) -> Iterator[Task]:
         root = os.path.realpath(self.images_dir)
+        real_of: dict[Path, str] = {}  # realpath per folder: a few syscalls per component
         for e in entries:
             path = self.prefix + e.rel
             if e.error:
@@ -143,7 +150,9 @@ class _Run:
                 self.reject(e.rel, f"path longer than {MAX_PATH} characters")
                 continue
             dest = self.images_dir / e.rel
-            real = os.path.realpath(dest.parent)
+            real = real_of.get(dest.parent) or real_of.setdefault(
+                dest.parent, os.path.realpath(dest.parent)
+            )
             if real != root and not real.startswith(root + os.sep):
                 # a symlink planted inside the dataset folder must not redirect writes
                 self.reject(e.rel, "destination folder leads outside the dataset")
@@ -178,7 +187,7 @@ class _Run:
             self.sha_at[path], self.path_of[c.sha256] = c.sha256, path
             self.rows.append(
                 dict(dataset_id=self.dataset_id, path=path, sha256=c.sha256, width=c.width,
-                     height=c.height, format=c.format, state="new", updated_by=self.ws.user)
+                     height=c.height, format=c.format, state="new", updated_by=self.user)
             )  # fmt: skip
             self.report["ingested"] += 1
             if len(self.rows) >= BATCH:
@@ -212,7 +221,8 @@ def ingest(
     labels : sequence of str
         Label classes to create (existing ones are kept).
     workers : int, optional
-        Checking processes; default one per core for big sources, none for small ones.
+        Checking processes. Default: for 200+ files on 3+ cores, one per core but one;
+        otherwise (and with ``workers=1``) the checks run in this process.
     progress : bool
         Show a progress bar on stderr.
 
@@ -247,7 +257,9 @@ def ingest(
         ctx = get_context("spawn")  # no fork: the parent holds database connections
         pool = ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=init_worker)
     max_pixels = int(ws.config.get("max_pixels") or 100_000_000)
-    checked_files = _ordered_map(run.tasks(source.entries), max_pixels, pool, n_workers)
+    checked_files = _ordered_map(
+        run.tasks(source.entries), max_pixels, pool, n_workers, chunk=CHUNK[source.kind]
+    )
     try:
         with progress_bar(total=source.count, label=f"ingest {dataset}", enabled=progress) as tick:
             run.tick = tick
