@@ -260,7 +260,7 @@ def _sql_checks(conn, ds_id: int, settings: dict[str, Any]):
     conditions["proposals_undecided"] = q.BOX.c.status == "proposed"
     for key, cond in conditions.items():
         n = problems[key]
-        found[key] = Check(key, n, tuple(q.box_rows(conn, ds_id, cond, limit) if n else ()))
+        found[key] = Check(key, n, tuple(q.box_rows(conn, ds_id, cond, limit, n) if n else ()))
     n = counts.undecided_images
     rows = q.undecided_image_rows(conn, ds_id, limit) if n else []
     found["images_undecided"] = Check("images_undecided", n, tuple(rows))

@@ -200,27 +200,27 @@ def problem_counts(
 
 
 def box_rows(
-    conn: Connection, dataset_id: int, cond: ColumnElement[bool], limit: int | None
+    conn: Connection, dataset_id: int, cond: ColumnElement[bool], limit: int | None, count: int
 ) -> list[Row]:
-    """The first ``limit`` boxes matching ``cond`` (ordered by image path, then box id)."""
+    """Boxes matching ``cond`` (``count`` of them in all), in image path order, at most ``limit``.
+
+    Ordered by path alone, so SQLite walks the (dataset, path) index and stops at the
+    last row wanted: with a tie-breaker it must see the next matching image before it
+    can emit the current one, which for the last match means reading every box.
+    """
     b = BOX.c
     stmt = (
         select(b.id, b.image_id, IMAGE.c.path, LABEL.c.name, b.x, b.y, b.w, b.h, b.score)
         .select_from(_box_from())
         .where(IMAGE.c.dataset_id == dataset_id, cond)
-        .order_by(IMAGE.c.path, b.id)
-        .limit(limit)
+        .order_by(IMAGE.c.path)
+        .limit(count if limit is None else min(limit, count))
     )
-    return [
-        Row(
-            image_id=r.image_id,
-            path=r.path,
-            box_id=r.id,
-            label=r.name,
-            detail=_describe_box(r.x, r.y, r.w, r.h, r.score),
-        )
+    rows = [
+        Row(r.image_id, r.path, r.id, r.name, _describe_box(r.x, r.y, r.w, r.h, r.score))
         for r in conn.execute(stmt)
     ]
+    return sorted(rows, key=lambda row: (row.path, row.box_id))
 
 
 def _describe_box(x, y, w, h, score) -> str:
