@@ -148,7 +148,7 @@ def test_cli_init_bad_url_is_one_line_error(tmp_path):
 
 
 @click.command()
-@click.option("--fail", type=click.Choice(["none", "notfound", "value", "bug"]), default="none")
+@click.option("--fail", type=click.Choice(["none", "notfound", "value", "bug", "keyerror"]))
 @pass_workspace
 def probe(ws, fail):
     if fail == "notfound":
@@ -157,6 +157,8 @@ def probe(ws, fail):
         raise ValueError("bad input\nsecond line")
     if fail == "bug":
         raise ZeroDivisionError("a bug")
+    if fail == "keyerror":
+        raise KeyError("a bug too")
     click.echo(f"ws={ws.root}")
 
 
@@ -184,9 +186,10 @@ def test_pass_workspace_without_workspace_is_an_error(tmp_path, monkeypatch):
     assert result.output.startswith("Error: no Labeler workspace at")
 
 
-def test_bugs_keep_their_traceback(empty_ws):
-    result = CliRunner().invoke(probe, ["-w", str(empty_ws.root), "--fail", "bug"])
-    assert isinstance(result.exception, ZeroDivisionError)
+@pytest.mark.parametrize("fail, error", [("bug", ZeroDivisionError), ("keyerror", KeyError)])
+def test_bugs_keep_their_traceback(empty_ws, fail, error):
+    result = CliRunner().invoke(probe, ["-w", str(empty_ws.root), "--fail", fail])
+    assert isinstance(result.exception, error)
 
 
 def test_friendly_errors_passes_results_through():

@@ -29,10 +29,12 @@ import click
 # Imported lazily by name: `labeler match` must not pay for SQLAlchemy and Alembic.
 USER_ERRORS = (
     "labeler.workspace:WorkspaceError",
+    "labeler.store.queries:NotFound",
     "sqlalchemy.exc:OperationalError",
     "sqlalchemy.exc:ArgumentError",
 )
-BUILTIN_USER_ERRORS = (LookupError, ValueError, FileNotFoundError, PermissionError)
+# Not LookupError: a KeyError from a bug must keep its traceback.
+BUILTIN_USER_ERRORS = (ValueError, FileNotFoundError, PermissionError)
 
 workspace_option = click.option(
     "--workspace",
