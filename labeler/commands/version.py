@@ -129,7 +129,8 @@ def checkout(ws, name: str, v: str, restore_db: bool, force: bool) -> None:
     from labeler.versioning import checkout_version, restore_database
 
     info = checkout_version(ws, name, v, force=force)
-    click.echo(f"datasets/{name} now holds {info.tag} ({info.message.splitlines()[0]})")
+    first = info.message.splitlines()[0] if info.message else ""
+    click.echo(f"datasets/{name} now holds {info.tag} ({first})")
     if restore_db:
         report = restore_database(ws, name)
         click.echo(
