@@ -357,3 +357,32 @@ def test_same_counts_on_sqlite_and_postgresql(tmp_path, request, backend):
         ]
     finally:
         ws.engine.dispose()
+
+
+def test_counting_is_a_fixed_number_of_queries(check_ws):
+    """Counts come from SQL aggregates: the number of statements does not grow with the data."""
+    from sqlalchemy import event
+
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    def run() -> int:
+        statements.clear()
+        event.listen(check_ws.engine, "before_cursor_execute", count)
+        try:
+            check_dataset(check_ws, "demo")
+        finally:
+            event.remove(check_ws.engine, "before_cursor_execute", count)
+        return len(statements)
+
+    small = run()
+    with check_ws.sessions.begin() as s:  # ten times the boxes, none of them a problem
+        boxes = s.scalars(select(Box)).all()
+        s.add_all(
+            Box(image_id=b.image_id, label_id=b.label_id, x=b.x, y=b.y, w=b.w, h=b.h,
+                status="rejected")
+            for b in boxes for _ in range(9)
+        )  # fmt: skip
+    assert run() == small <= 20
