@@ -45,10 +45,12 @@ def _header(path: Path, max_pixels: int) -> tuple[str, int, int, int]:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 fmt, (w, h) = im.format or "?", im.size
-                try:
-                    orientation = int(im.getexif().get(ORIENTATION_TAG, 1) or 1)
-                except Exception:  # a broken EXIF block should not hide the pixels
-                    orientation = 1
+                if w * h > max_pixels:  # before getexif(), which may decode (PNG)
+                    raise ImageReadError(
+                        f"{path}: refused, declares {w}x{h} = {w * h} pixels, "
+                        f"more than max_pixels={max_pixels}"
+                    )
+                orientation = _orientation(im)
     except Image.DecompressionBombError as exc:
         declared = re.search(r"\((\d+) pixels\)", str(exc))
         size = f"{declared.group(1)} pixels" if declared else "too many pixels"
@@ -68,6 +70,20 @@ def _header(path: Path, max_pixels: int) -> tuple[str, int, int, int]:
     if w <= 0 or h <= 0:
         raise ImageReadError(f"{path}: declares an empty image ({w}x{h})")
     return fmt, w, h, orientation if 1 <= orientation <= 8 else 1
+
+
+def _orientation(im: Image.Image) -> int:
+    """EXIF orientation 1..8 without decoding pixels.
+
+    Pillow's ``getexif()`` on a PNG loads the whole image to look for an eXIf chunk after
+    the pixel data; only one met before the pixels (already in ``im.info``) is used.
+    """
+    if im.format == "PNG" and "exif" not in im.info:
+        return 1
+    try:
+        return int(im.getexif().get(ORIENTATION_TAG, 1) or 1)
+    except Exception:  # a broken EXIF block should not hide the pixels
+        return 1
 
 
 def image_size(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:

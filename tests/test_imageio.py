@@ -151,3 +151,18 @@ def test_max_pixels_names_the_declared_size(tmp_path):
     with pytest.raises(ImageReadError, match=r"small\.png.*40x30 = 1200 pixels.*max_pixels=1000"):
         read_image(path, max_pixels=1000)
     assert read_image(path, max_pixels=1200).shape == (30, 40, 3)
+
+
+def test_png_between_max_pixels_and_pillows_limit_is_refused_unloaded(tmp_path, monkeypatch):
+    # 144 MP: over our 100 MP default, under Pillow's own bomb error (~179 MP), so only our
+    # check stands between the header and a full decode (getexif() loads PNG pixels).
+    from PIL import ImageFile
+
+    path = tmp_path / "big.png"
+    path.write_bytes(_png_header_only(12_000, 12_000))
+
+    loads = []  # recorded, not raised: a broad except in the reader could swallow a raise
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: loads.append(self))
+    with pytest.raises(ImageReadError, match=r"big\.png.*12000x12000 = 144000000 pixels"):
+        image_size(path)
+    assert loads == []
