@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from labeler.batch import cli, list_images
+from labeler.matching import MATCHER_VERSION
 from tests.conftest import REPO
 
 IMAGES = ["BloodImage_00094.jpg", "BloodImage_00197.jpg", "sub/BloodImage_00256.jpg"]
@@ -54,7 +55,7 @@ def test_script_writes_labelstudio_tasks_the_sdk_accepts(batch_dir):
     for task in tasks:
         assert task["annotations"] == []
         (prediction,) = task["predictions"]
-        assert prediction["model_version"] == "labeler-tm-1"
+        assert prediction["model_version"] == MATCHER_VERSION
         assert interface.validate_prediction(prediction, return_errors=True) == []
         for r in prediction["result"]:
             assert r["type"] == "rectanglelabels" and 0.5 <= r["score"] <= 1.0

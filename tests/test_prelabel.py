@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from sqlalchemy import select, update
 
 from labeler.cli import cli
-from labeler.matching import iou_matrix
+from labeler.matching import MATCHER_VERSION, iou_matrix
 from labeler.prelabel import PrelabelError, prelabel
 from labeler.prelabel_exec import WorkerDied
 from labeler.prelabel_exemplars import ExemplarFileError
@@ -60,7 +60,7 @@ def test_prelabel_stores_proposals_with_params_and_job(prelabel_ws):
     for b in props:
         assert b.source == "matcher" and b.job_id == job_id and not b.is_exemplar
         assert 0.5 <= b.score <= 1.0
-        assert b.params["version"] == "labeler-tm-1" and b.params["min_score"] == 0.5
+        assert b.params["version"] == MATCHER_VERSION and b.params["min_score"] == 0.5
         assert [e["label"] for e in b.params["exemplars"]] == [b.label.name]
         assert min(b.x, b.y) >= 0 and b.x + b.w <= 640 and b.y + b.h <= 480
     done = job(prelabel_ws, job_id)
@@ -372,3 +372,44 @@ def test_proposal_rows_read_back_the_same_for_every_driver_paramstyle(
         assert abs(b.created_at.timestamp() - time.time()) < 3600  # a real, current time
     set_status(prelabel_ws, got[0].id, "accepted")  # optimistic versioning still works
     assert boxes(prelabel_ws, id=got[0].id)[0].version == 2
+
+
+def test_prelabel_on_postgresql(pg_url, tmp_path, prelabel_exemplars):
+    """The same run on PostgreSQL: driver-level inserts (psycopg, pyformat), the locking
+    query, JSON params; twice, with no duplicates."""
+    import shutil
+    import uuid
+
+    from labeler.store.queries import ensure_labels, get_or_create_dataset
+    from labeler.workspace import init_workspace
+
+    ws = init_workspace(tmp_path / "ws", database_url=pg_url)
+    name = f"pg{uuid.uuid4().hex[:8]}"  # the PostgreSQL database is shared by the session
+    images = ws.dataset_dir(name) / "images"
+    images.mkdir(parents=True)
+    with ws.sessions.begin() as s:
+        ds = get_or_create_dataset(s, name)
+        labels = {lc.name: lc for lc in ensure_labels(s, ds, ["RBC", "WBC", "Platelets"])}
+        for i, file in enumerate(PRELABEL_IMAGES[:3] + ("BloodImage_00256.jpg",)):
+            shutil.copyfile(DEMO / "images" / file, images / file)
+            image = Image(dataset=ds, path=f"datasets/{name}/images/{file}", sha256=f"{i:064x}",
+                          width=640, height=480, format="jpeg")  # fmt: skip
+            s.add(image)
+            for e in prelabel_exemplars:
+                if e["image"] == file:
+                    x, y, w, h = e["box"]
+                    s.add(Box(image=image, label=labels[e["label"]], x=x, y=y, w=w, h=h,
+                              status="accepted", is_exemplar=True))  # fmt: skip
+    try:
+        job1, first = prelabel(ws, name, workers=1)
+        job2, _ = prelabel(ws, name, workers=1)
+        with ws.sessions() as s:
+            ids = set(s.scalars(select(Image.id).where(Image.path.like(f"datasets/{name}/%"))))
+        again = [b for b in boxes(ws, status="proposed") if b.image_id in ids]
+    finally:
+        ws.engine.dispose()
+    assert again and first.images == 4 and {b.job_id for b in again} == {job2}
+    assert all(b.params["version"] == MATCHER_VERSION and b.created_by for b in again), again[
+        0
+    ].params
+    assert sum(first.proposals.values()) == len(again)  # replaced, not duplicated
