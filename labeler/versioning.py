@@ -10,24 +10,21 @@ tag whose message carries the counts (so ``list_versions`` needs git only). Trai
 from __future__ import annotations
 
 import json
-import logging
 import re
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from labeler.versioning_repo import (  # noqa: F401 - re-exported for callers
     DEFAULT_LOCK_TIMEOUT,
     VersionError,
+    _Phases,
     dvc,
     git,
     tmp_dir,
     version_lock,
 )
 from labeler.workspace import Workspace
-
-log = logging.getLogger(__name__)
 
 SUMMARY_TRAILER = "Labeler-Summary: "
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -151,18 +148,6 @@ def _dvc_meta_paths(ws: Workspace) -> list[str]:
 
 
 # --- create and checkout -------------------------------------------------------------------
-
-
-class _Phases:
-    """Logs (DEBUG, logger ``labeler.versioning``) how long each step took: see bench_version."""
-
-    def __init__(self, what: str) -> None:
-        self.what, self.last = what, time.perf_counter()
-
-    def __call__(self, step: str) -> None:
-        now = time.perf_counter()
-        log.debug("%s: %s took %.2f s", self.what, step, now - self.last)
-        self.last = now
 
 
 class PushFailed(VersionError):

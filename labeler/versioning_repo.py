@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -35,6 +36,20 @@ _FALLBACK_IDENTITY = ["-c", "user.name=Labeler", "-c", "user.email=labeler@local
 
 class VersionError(RuntimeError):
     """A version operation that cannot go ahead; the message says why and what to do."""
+
+
+class _Phases:
+    """Logs (DEBUG, logger ``labeler.versioning``) how long each step took: see bench_version."""
+
+    def __init__(self, what: str) -> None:
+        self.what, self.last = what, time.perf_counter()
+
+    def __call__(self, step: str) -> None:
+        now = time.perf_counter()
+        logging.getLogger("labeler.versioning").debug(
+            "%s: %s took %.2f s", self.what, step, now - self.last
+        )
+        self.last = now
 
 
 # --- running git and DVC -------------------------------------------------------------------
