@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from labeler.matching.appearance import ColourTemplate, colour_template
 from labeler.matching.geometry import Box, box_inside
 from labeler.matching.ncc import template_integrals, unit_template
 from labeler.matching.preprocess import (
@@ -146,6 +147,7 @@ class Template:
     factor: int
     planes: np.ndarray
     integrals: tuple[np.ndarray, np.ndarray]
+    colour: ColourTemplate
 
 
 def level_factor(w: float, h: float) -> int:
@@ -209,16 +211,27 @@ def build_bank(
                 # the same order as for the target (resize, then features).
                 mw, mh = round(tw / f), round(th / f)
                 mx = max(1, round(MARGIN * s / f))
-                acc = None
+                acc, colours = None, []
                 for crop in crops:
                     big = resize(crop, mw + 2 * mx, mh + 2 * mx)
                     unit = unit_template(features(big, axis)[mx : mx + mh, mx : mx + mw])
                     acc = unit if acc is None else acc + unit
+                    colours.append(big[mx : mx + mh, mx : mx + mw])
                 planes = unit_template(acc)
                 ints = template_integrals(planes)
                 label = exemplars[group[0]].label
                 bank.append(
-                    Template(group[0], label, float(s), (angle, flip), (tw, th), f, planes, ints)
+                    Template(
+                        group[0],
+                        label,
+                        float(s),
+                        (angle, flip),
+                        (tw, th),
+                        f,
+                        planes,
+                        ints,
+                        colour_template(colours),
+                    )
                 )
     return bank
 

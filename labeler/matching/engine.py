@@ -8,13 +8,13 @@ frame costs more than matching on its quarter), compute the gradient planes
 at its level (:mod:`labeler.matching.ncc`), keep local maxima above
 ``min_score``, refine them to sub-pixel by a parabola fit, map them to target
 pixels (boxes take the template's full-resolution size, clipped to the
-image), drop those overlapping ``exclude`` boxes, then one NMS across all
-exemplars, scales and labels.
+image), multiply each by the colour gate of
+:mod:`labeler.matching.appearance` (computed on the candidate's window at
+its level only), drop those under ``min_score`` or overlapping ``exclude``
+boxes, then one NMS across all exemplars, scales and labels.
 
-There is no separate full-resolution re-scoring pass: on the benchmark the
-coarse-level score ranked proposals as well as finer levels did (templates
-of 10, 12, 16 or 24 px at their level gave the same AP) at a fraction of
-the cost.
+The edge score is not refined at full resolution: on the benchmark the
+coarse-level score ranked proposals as well as finer levels did.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from labeler.matching.appearance import ColourLevel, gate
 from labeler.matching.bank import (
     Exemplar,
     Template,
@@ -33,10 +34,10 @@ from labeler.matching.bank import (
     colour_axis,
 )
 from labeler.matching.geometry import Box, as_boxes, iou_matrix, nms
-from labeler.matching.ncc import Level, local_peaks
+from labeler.matching.ncc import Level, local_peaks, subpixel
 from labeler.matching.preprocess import check_image, features, is_color, to_float, value_range
 
-MATCHER_VERSION = "labeler-tm-1"
+MATCHER_VERSION = "labeler-tm-2"
 # Three scales ~15% apart: each tolerates about +-7%, so together about
 # 0.8-1.25x. Five scales found no more objects on the benchmark but more
 # false matches (a big template over two touching objects).
@@ -50,27 +51,12 @@ OVERHANG = 0.5
 @dataclass(frozen=True)
 class Proposal:
     """A proposed box: ``box`` is ``(x, y, w, h)`` in target pixels (floats),
-    ``score`` the NCC in [0, 1] (comparable across exemplars, scales, labels)."""
+    ``score`` in [0, 1]: gradient NCC times the colour gate (comparable across
+    exemplars, scales, labels)."""
 
     box: Box
     label: str
     score: float
-
-
-def _subpixel(score: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Parabola-fit offsets (dx, dy) in [-0.5, 0.5] for peaks at flat ``idx``."""
-    r, c = np.divmod(idx, score.shape[1])
-    ny, nx = score.shape
-    centre = score[r, c]
-
-    def offset(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        den = lo - 2.0 * centre + hi
-        off = np.divide(0.5 * (lo - hi), den, out=np.zeros_like(den), where=den < -1e-6)
-        return np.clip(off, -0.5, 0.5)
-
-    left, right = score[r, np.maximum(c - 1, 0)], score[r, np.minimum(c + 1, nx - 1)]
-    up, down = score[np.maximum(r - 1, 0), c], score[np.minimum(r + 1, ny - 1), c]
-    return offset(left, right), offset(up, down)
 
 
 class Matcher:
@@ -81,7 +67,7 @@ class Matcher:
     exemplars : sequence of Exemplar
         At least one; several per label and several labels are fine.
     min_score : float
-        Proposals scoring below this (NCC, 0..1) are dropped.
+        Proposals scoring below this (0..1, see :class:`Proposal`) are dropped.
     scales : sequence of float
         Template size factors tried; the default tolerates about 0.8-1.25x.
     rotations : sequence of float
@@ -143,7 +129,7 @@ class Matcher:
         """JSON-serialisable parameters, stored beside the boxes they produced."""
         return {
             "version": MATCHER_VERSION,
-            "score": "ncc of sobel gradients of the exemplars' main colour axis",
+            "score": "ncc of sobel gradients of the main colour axis x chroma gates",
             "min_score": self.min_score,
             "scales": list(self.scales),
             "rotations": list(self.rotations),
@@ -185,6 +171,28 @@ class Matcher:
         height, width = target.shape[:2]
         check_exemplar_fits(list(self.exemplars), width, height)
         excl = as_boxes(exclude if exclude is not None else [])
+        # The gate never raises a score, so peaks below min_score can be dropped first.
+        boxes, edge, dark, light, labels = self._candidates(target, self.min_score)
+        if not len(boxes):
+            return []
+        scores = edge * gate(dark, light)
+        keep = scores >= self.min_score
+        if len(excl):
+            keep &= iou_matrix(boxes, excl).max(axis=1) < EXCLUDE_IOU
+        boxes, scores = boxes[keep], scores[keep]
+        labels = [lab for lab, k in zip(labels, keep, strict=True) if k]
+        order = nms(boxes, scores, self.nms_iou)
+        kept_boxes = boxes[order].tolist()
+        kept_scores = np.clip(scores[order], 0.0, 1.0).tolist()
+        return [
+            Proposal(box=tuple(b), label=labels[i], score=s)
+            for b, i, s in zip(kept_boxes, order.tolist(), kept_scores, strict=True)
+        ]
+
+    def _candidates(self, target: np.ndarray, threshold: float):
+        """Edge-score peaks >= ``threshold``: boxes (N, 4), edge scores (N,), dark
+        and light chroma distances (N,) (:mod:`labeler.matching.appearance`), labels."""
+        height, width = target.shape[:2]
         color = self._color and is_color(target)
         rng = value_range(target)
         bank = self._bank(color)
@@ -194,9 +202,9 @@ class Matcher:
             py, px = pads.get(t.factor, (0, 0))
             pads[t.factor] = (max(py, oy), max(px, ox))
         levels = _pyramid(target, pads, color=color, rng=rng, axis=self._axes[color])
-        boxes, scores, labels = [], [], []
+        boxes, edge, darks, lights, labels = [], [], [], [], []
         for t in bank:
-            lvl = levels[t.factor]
+            lvl, clvl = levels[t.factor]
             th, tw = t.planes.shape[:2]
             if th > lvl.size[0] or tw > lvl.size[1]:
                 continue  # this scale is bigger than the target
@@ -204,11 +212,12 @@ class Matcher:
             score = lvl.ncc(t.planes, (oy, ox), t.integrals)
             # A peak within a fifth of the template of a better one of the same
             # template overlaps it at IoU > 0.45 and would lose the NMS anyway.
-            idx = local_peaks(score, self.min_score, (th // 5, tw // 5))
+            idx = local_peaks(score, threshold, (th // 5, tw // 5))
             if idx.size == 0:
                 continue
-            dx, dy = _subpixel(score, idx)
+            dx, dy = subpixel(score, idx)
             rows, cols = np.divmod(idx, score.shape[1])
+            dark, light = clvl.distances(t.colour, (th, tw), rows - oy, cols - ox)
             fx, fy = width / lvl.size[1], height / lvl.size[0]
             # Centre of the matched window in target pixels, then the box of the
             # template's own (full-resolution) size around it, clipped to the
@@ -219,23 +228,14 @@ class Matcher:
             x0, y0 = np.clip(cx - w / 2.0, 0, width), np.clip(cy - h / 2.0, 0, height)
             x1, y1 = np.clip(cx + w / 2.0, 0, width), np.clip(cy + h / 2.0, 0, height)
             boxes.append(np.column_stack([x0, y0, x1 - x0, y1 - y0]))
-            scores.append(score.ravel()[idx].astype(np.float64))
+            edge.append(score.ravel()[idx].astype(np.float64))
+            darks.append(dark)
+            lights.append(light)
             labels.extend([t.label] * idx.size)
         if not boxes:
-            return []
-        all_boxes = np.concatenate(boxes)
-        all_scores = np.concatenate(scores)
-        if len(excl):
-            keep = iou_matrix(all_boxes, excl).max(axis=1) < EXCLUDE_IOU
-            all_boxes, all_scores = all_boxes[keep], all_scores[keep]
-            labels = [lab for lab, k in zip(labels, keep, strict=True) if k]
-        order = nms(all_boxes, all_scores, self.nms_iou)
-        kept_boxes = all_boxes[order].tolist()
-        kept_scores = np.clip(all_scores[order], 0.0, 1.0).tolist()
-        return [
-            Proposal(box=tuple(b), label=labels[i], score=s)
-            for b, i, s in zip(kept_boxes, order.tolist(), kept_scores, strict=True)
-        ]
+            return np.zeros((0, 4)), np.zeros(0), np.zeros(0), np.zeros(0), []
+        cat = np.concatenate
+        return cat(boxes), cat(edge), cat(darks), cat(lights), labels
 
 
 def _pyramid(
@@ -245,7 +245,7 @@ def _pyramid(
     color: bool,
     rng: tuple[float, float],
     axis: np.ndarray,
-) -> dict[int, Level]:
+) -> dict[int, tuple[Level, ColourLevel]]:
     """The levels ``pads`` asks for (power-of-two factors), finest first.
 
     The raw image is resized before the float conversion and the features:
@@ -261,8 +261,11 @@ def _pyramid(
             size = (max(1, img.shape[1] // 2), max(1, img.shape[0] // 2))
             img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
             current *= 2
-        planes = features(to_float(img, color=color, value_range=rng), axis)
-        out[factor] = Level(planes, factor, pads[factor])
+        colour = to_float(img, color=color, value_range=rng)
+        out[factor] = (
+            Level(features(colour, axis), factor, pads[factor]),
+            ColourLevel(colour, pads[factor]),
+        )
     return out
 
 

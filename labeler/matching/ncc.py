@@ -189,3 +189,19 @@ def local_peaks(
     dil = cv2.dilate(score, np.ones((2 * ry + 1, 2 * rx + 1), np.uint8))
     mask = (score >= dil) & (score >= threshold)
     return np.flatnonzero(mask)
+
+
+def subpixel(score: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Parabola-fit offsets (dx, dy) in [-0.5, 0.5] for peaks at flat ``idx``."""
+    r, c = np.divmod(idx, score.shape[1])
+    ny, nx = score.shape
+    centre = score[r, c]
+
+    def offset(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        den = lo - 2.0 * centre + hi
+        off = np.divide(0.5 * (lo - hi), den, out=np.zeros_like(den), where=den < -1e-6)
+        return np.clip(off, -0.5, 0.5)
+
+    left, right = score[r, np.maximum(c - 1, 0)], score[r, np.minimum(c + 1, nx - 1)]
+    up, down = score[np.maximum(r - 1, 0), c], score[np.minimum(r + 1, ny - 1), c]
+    return offset(left, right), offset(up, down)
