@@ -202,6 +202,9 @@ def build_bank(
                 elif flip == "v":
                     crop = crop[::-1]
                 crops.append(np.ascontiguousarray(crop))
+            # The colours of the dark and light parts hardly depend on the
+            # scale: computed once, on the first (smallest) scale's crops.
+            colour = None
             for s in scales:
                 tw, th = w * s, h * s
                 if min(tw, th) < MIN_BOX_SIDE:
@@ -211,12 +214,13 @@ def build_bank(
                 # the same order as for the target (resize, then features).
                 mw, mh = round(tw / f), round(th / f)
                 mx = max(1, round(MARGIN * s / f))
-                acc, colours = None, []
+                acc, pieces = None, []
                 for crop in crops:
                     big = resize(crop, mw + 2 * mx, mh + 2 * mx)
                     unit = unit_template(features(big, axis)[mx : mx + mh, mx : mx + mw])
                     acc = unit if acc is None else acc + unit
-                    colours.append(big[mx : mx + mh, mx : mx + mw])
+                    pieces.append(big[mx : mx + mh, mx : mx + mw])
+                colour = colour or colour_template(pieces)
                 planes = unit_template(acc)
                 ints = template_integrals(planes)
                 label = exemplars[group[0]].label
@@ -230,7 +234,7 @@ def build_bank(
                         f,
                         planes,
                         ints,
-                        colour_template(colours),
+                        colour,
                     )
                 )
     return bank
