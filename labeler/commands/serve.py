@@ -50,8 +50,8 @@ def serve(ws, host: str, port: int, threads: int) -> None:
             "the labels (there are no user accounts).",
             err=True,
         )
-    click.echo(f"Labeler is serving {ws.root} at {url}  (Ctrl+C to stop)", nl=True)
-    try:
+    try:  # from the URL line on: a Ctrl+C right after it must still stop cleanly
+        click.echo(f"Labeler is serving {ws.root} at {url}  (Ctrl+C to stop)", nl=True)
         server.run()
     except KeyboardInterrupt:
         pass
