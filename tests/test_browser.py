@@ -68,7 +68,7 @@ def test_draw_label_find_accept_reload(annotator):
     assert (x, y, w, h) == pytest.approx(RBC, abs=2)
 
     page.keyboard.press("f")
-    annotator.wait_until("proposed-count", lambda v: v and int(v) > 3)
+    annotator.wait_until("proposed-count", lambda v: v and int(v) >= 2)
     annotator.wait_saved()
     proposed = int(annotator.data("proposed-count"))
     assert len(annotator.db_boxes(image, "proposed")) == proposed
@@ -96,6 +96,27 @@ def test_draw_label_find_accept_reload(annotator):
     api = annotator.api("GET", f"/images/{image}")
     assert sum(b["status"] == "accepted" for b in api["boxes"]) == accepted
     assert api["state"] == "in_progress"
+
+
+def test_undo_find_similar_restores_the_proposals_it_replaced(annotator):
+    image = annotator.image_id(EXEMPLAR_IMAGE)
+    annotator.open(image)
+    page = annotator.page
+    annotator.draw(*RBC)
+    annotator.wait_saved()
+    page.keyboard.press("f")
+    annotator.wait_until("proposed-count", lambda v: v and int(v) > 0)
+    annotator.wait_saved()
+    first = sorted((round(x), round(y)) for _, _, x, y, *_ in annotator.db_boxes(image, "proposed"))
+
+    page.keyboard.press("f")  # the server replaces the first run's proposals with new rows
+    annotator.wait_saved()
+    annotator.wait_until("undo-count", lambda v: v and int(v) >= 3)
+    page.keyboard.press("Control+z")  # undo the second run: the first run's proposals return
+    annotator.wait_saved()
+    annotator.wait_data("proposed-count", str(len(first)))
+    again = sorted((round(x), round(y)) for _, _, x, y, *_ in annotator.db_boxes(image, "proposed"))
+    assert again == first
 
 
 def test_undo_redo_create_move_resize_delete(annotator):
@@ -346,7 +367,9 @@ def find_rbcs(annotator):
     annotator.open(image)
     annotator.draw(*RBC)
     annotator.page.keyboard.press("f")
-    annotator.wait_until("proposed-count", lambda v: v and int(v) > 3)
+    # The flows below need a few proposals; how many one exemplar finds is the matcher's
+    # business (tests/test_matching*.py), not the page's.
+    annotator.wait_until("proposed-count", lambda v: v and int(v) >= 2)
     annotator.wait_saved()
     return image
 

@@ -208,25 +208,39 @@ export function createEdits({ state, api, redraw }) {
 
   function replaceProposals(data) {
     // The server says which undecided proposals it replaced; without that list, assume all.
-    const removed = Array.isArray(data.removed) ? new Set(data.removed) : null;
+    // Returns both sides so that undo can put the replaced proposals back.
+    const removedIds = Array.isArray(data.removed) ? new Set(data.removed) : null;
+    const removed = [];
     for (const box of [...state.boxes.values()]) {
       if (box.status !== "proposed") continue;
-      if (removed ? removed.has(box.id) : true) removeBox(state, box);
+      if (removedIds ? removedIds.has(box.id) : true) {
+        removeBox(state, box);
+        removed.push(box);
+      }
     }
-    return (data.proposals || []).map((item) => applyServerBox(addBox(state, {}), item));
+    const added = (data.proposals || []).map((item) => applyServerBox(addBox(state, {}), item));
+    return { added, removed };
   }
 
   function findSimilar(exemplars, { minScore } = {}) {
-    // Undo removes the proposals found; redo asks the matcher again.
+    // Undo removes the proposals found and re-creates the ones they replaced (with their
+    // scores and source); redo asks the matcher again.
     const command = {
       added: [],
+      removed: [],
       do: () => run(false),
-      undo: () =>
+      undo() {
         command.added.forEach((b) => {
           if (!state.boxes.has(b.key)) return;
           removeBox(state, b);
           saveDelete(b);
-        }),
+        });
+        command.removed.forEach((b) => {
+          b.id = null; // the server deleted it: the re-create gives it a new id
+          putBox(state, b);
+          saveCreate(b);
+        });
+      },
     };
     function run(first) {
       // In the save queue: exemplar ids exist only once their creates are answered.
@@ -238,7 +252,7 @@ export function createEdits({ state, api, redraw }) {
             : { exemplars: exemplars.map((b) => ({ ...geometry(b), label: labelName(b) })) };
         if (minScore != null) body.min_score = minScore;
         const data = await api.post(`${imagePath()}/find-similar`, body);
-        command.added = replaceProposals(data || {});
+        Object.assign(command, replaceProposals(data || {}));
         state.exemplarIds = exemplars.map((b) => b.key);
         if (first) {
           state.undo.push(command);
