@@ -133,7 +133,8 @@ class Box(Base):
         Index("ix_box_image_status", "image_id", "status"),
         Index("ix_box_label", "label_id"),
         # migration 0002: the label filter and undecided-proposal counts of the web UI
-        Index("ix_box_image_label", "image_id", "label_id", "status"),
+        # (+ geometry, migration 0003: near-duplicate checks read only the index)
+        Index("ix_box_image_label", "image_id", "label_id", "status", "x", "y", "w", "h"),
         Index("ix_box_status_image", "status", "image_id"),
         CheckConstraint(_in("status", BOX_STATUSES), name="box_status"),
         CheckConstraint(_in("source", BOX_SOURCES), name="box_source"),
