@@ -10,7 +10,6 @@ decided on a box while the run was going.
 
 from __future__ import annotations
 
-import os
 import socket
 from collections import defaultdict
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from labeler.matching import Proposal, iou_matrix
 from labeler.prelabel_exec import Result, Task
+from labeler.store.jobs import pid_alive
 from labeler.store.models import Box, Dataset, Image, Job, LabelClass, utcnow
 from labeler.workspace import Workspace
 
@@ -195,16 +195,6 @@ def insert_boxes(
     conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})", rows)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def mark_interrupted(session: Session, dataset_id: int) -> int:
     """Mark this host's prelabel jobs left 'running' by a process that is gone as failed."""
     host = socket.gethostname()
@@ -216,7 +206,7 @@ def mark_interrupted(session: Session, dataset_id: int) -> int:
     n = 0
     for job in jobs:
         pid = (job.params or {}).get("pid")
-        if (job.params or {}).get("host") == host and isinstance(pid, int) and not _pid_alive(pid):
+        if (job.params or {}).get("host") == host and isinstance(pid, int) and not pid_alive(pid):
             job.status, job.error = "failed", f"interrupted: process {pid} ended before finishing"
             n += 1
     return n

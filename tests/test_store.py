@@ -186,3 +186,17 @@ def test_models_match_the_migrations(tmp_path):
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     engine.dispose()
     assert diff == []
+
+
+def test_pid_alive():
+    import os
+    import subprocess
+    import sys
+
+    from labeler.store.jobs import pid_alive
+
+    assert pid_alive(os.getpid())
+    assert not pid_alive(None) and not pid_alive(0)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert not pid_alive(child.pid)  # reaped: the pid no longer exists

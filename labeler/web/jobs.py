@@ -15,6 +15,7 @@ import threading
 
 from sqlalchemy import select, update
 
+from labeler.store.jobs import pid_alive
 from labeler.store.models import Image, Job
 from labeler.web import propose, thumbs
 from labeler.web.errors import ApiError
@@ -90,18 +91,6 @@ def owner() -> dict:
     return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class JobRunner:
     """Runs submitted job ids one after another in a daemon thread."""
 
@@ -123,7 +112,7 @@ class JobRunner:
             q = select(Job).where(Job.kind == "propagate", Job.status.in_(("queued", "running")))
             for job in s.scalars(q):
                 owner = job.params.get("owner") or {}
-                if owner.get("host") in (None, host) and not _alive(owner.get("pid")):
+                if owner.get("host") in (None, host) and not pid_alive(owner.get("pid")):
                     job.status = "failed"
                     job.error = "the server stopped before the job finished"
 
