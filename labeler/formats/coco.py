@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from labeler.formats._files import write_files
-from labeler.formats.records import BoxRecord, DatasetRecord, FormatError, ImageRecord, number
+from labeler.formats.records import (
+    BoxRecord,
+    DatasetRecord,
+    FormatError,
+    ImageRecord,
+    number,
+    read_json,
+)
 
 FILE = "annotations.json"
 
@@ -89,12 +96,7 @@ def parse(path: str | os.PathLike) -> DatasetRecord:
     """Read a COCO detection JSON file (or a folder holding ``annotations.json``)."""
     path = Path(path)
     file = path / FILE if path.is_dir() else path
-    try:
-        doc = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FormatError(file, "", "no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FormatError(file, "", f"not valid JSON: {exc}") from None
+    doc = read_json(file)
     if not isinstance(doc, dict):
         raise FormatError(file, "", "expected an object with images, categories, annotations")
     categories = {}

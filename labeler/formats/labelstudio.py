@@ -48,6 +48,7 @@ from labeler.formats.records import (
     FormatError,
     ImageRecord,
     number,
+    read_json,
 )
 from labeler.lsformat import FROM_NAME, TO_NAME, ls_rect_result
 
@@ -172,12 +173,7 @@ def strip_upload_prefix(name: str) -> str | None:
 
 def _load(path: Path) -> tuple[Path, list[Any]]:
     file = path / TASKS_FILE if path.is_dir() else path
-    try:
-        doc = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FormatError(file, "", "no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FormatError(file, "", f"not valid JSON: {exc}") from None
+    doc = read_json(file)
     if isinstance(doc, dict):
         doc = doc["tasks"] if isinstance(doc.get("tasks"), list) else [doc]
     if not isinstance(doc, list):

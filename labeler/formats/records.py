@@ -11,10 +11,12 @@ relative to the dataset's ``images/`` folder.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the format modules must not pay for SQLAlchemy
     from labeler.workspace import Workspace
@@ -151,3 +153,13 @@ def number(value: object, path: object, where: str) -> float:
     if value != value or value in (float("inf"), float("-inf")):
         raise FormatError(path, where, f"not a finite number: {value!r}")
     return float(value)
+
+
+def read_json(file: Path) -> Any:
+    """The JSON document in ``file``; a missing or malformed file is a :class:`FormatError`."""
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FormatError(file, "", "no such file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FormatError(file, "", f"not valid JSON: {exc}") from None
