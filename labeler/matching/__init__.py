@@ -5,6 +5,7 @@ Public API (a contract other areas depend on)::
     from labeler.matching import Exemplar, Proposal, Matcher, match_image
     ex = Exemplar(image=img, box=(x, y, w, h), label="RBC")
     props = Matcher([ex], min_score=0.5).match(target, exclude=[(x, y, w, h)])
+    cands = Matcher([ex]).candidates(target, min_score=0.2)  # + features, for a re-ranker
 
 Boxes are ``(x, y, w, h)`` floats in pixels, top-left origin, x = column.
 Images are numpy arrays ``(H, W)``, ``(H, W, 3)`` BGR or ``(H, W, 4)`` BGRA,
@@ -16,6 +17,7 @@ from __future__ import annotations
 import cv2
 
 from labeler.matching.bank import Exemplar
+from labeler.matching.candidates import FEATURE_NAMES, Candidates
 from labeler.matching.engine import DEFAULT_SCALES, MATCHER_VERSION, Matcher, Proposal, match_image
 from labeler.matching.geometry import Box, iou, iou_matrix, nms
 
@@ -46,6 +48,8 @@ __all__ = [
     "DEFAULT_SCALES",
     "MATCHER_VERSION",
     "Box",
+    "Candidates",
+    "FEATURE_NAMES",
     "Exemplar",
     "Matcher",
     "Proposal",

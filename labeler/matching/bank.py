@@ -89,6 +89,15 @@ class Exemplar:
             raise ValueError(f"exemplar box {box} ({self.label!r}) is flat (constant content)")
 
     @property
+    def clipped(self) -> tuple[bool, bool, bool, bool]:
+        """Which sides ``(left, top, right, bottom)`` of the box lie on the image
+        edge (within 1 px): the object may go on past them, so the box may be
+        a part of it."""
+        x, y, w, h = self.box
+        ih, iw = self.image.shape[:2]
+        return (x <= 1.0, y <= 1.0, x + w >= iw - 1.0, y + h >= ih - 1.0)
+
+    @property
     def size(self) -> tuple[float, float]:
         """``(w, h)`` of the box in pixels."""
         return self.box[2], self.box[3]
@@ -241,14 +250,22 @@ def build_bank(
 
 
 def groups(exemplars: list[Exemplar], ratio: float = 1.3) -> list[list[int]]:
-    """Indices of exemplars to fuse: same label, w and h within ``ratio`` of
-    the group's first member."""
+    """Indices of exemplars to fuse: same label, same clipped sides, w and h
+    within ``ratio`` of the group's first member.
+
+    A box cut by the image edge is part of an object: fused with whole ones
+    its template would be neither, and its matches must stay at the edge.
+    """
     out: list[list[int]] = []
     for i, ex in enumerate(exemplars):
         for g in out:
             first = exemplars[g[0]]
-            if first.label == ex.label and all(
-                1 / ratio <= a / b <= ratio for a, b in zip(ex.size, first.size, strict=True)
+            if (
+                first.label == ex.label
+                and first.clipped == ex.clipped
+                and all(
+                    1 / ratio <= a / b <= ratio for a, b in zip(ex.size, first.size, strict=True)
+                )
             ):
                 g.append(i)
                 break
