@@ -1,0 +1,98 @@
+"""Which proposals to show, and which accepted boxes to keep as the exemplar bank.
+
+:func:`choose` is the decision rule. Showing a proposal of acceptance
+probability ``p`` costs one verify (``t_verify``) and, when accepted, saves
+drawing that box (``t_draw``): expected saving ``p * t_draw - t_verify``.
+An adjusted proposal (moved, then accepted) saves ``t_draw - t_adjust`` on
+top of its verify, so ignoring adjusts makes the rule conservative. Only
+proposals with a saving above ``margin`` are shown, best first, at most
+``cap``: with the sim's timings that is ``p > 1.6 / 7.0 = 0.23``.
+
+:func:`diverse_subset` picks up to ``k`` exemplars (the API's limit is 50)
+from a label's accepted boxes by farthest-point sampling of standardised
+descriptors (:func:`descriptors`: log size, aspect, mean colour), starting
+at the most typical one: a bank that spans the label's sizes and looks
+instead of 50 near-copies of the commonest kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from labeler.matching import Exemplar
+
+T_DRAW, T_VERIFY = 7.0, 1.6
+CAP = 100
+
+
+def choose(
+    p: np.ndarray,
+    *,
+    t_draw: float = T_DRAW,
+    t_verify: float = T_VERIFY,
+    margin: float = 0.0,
+    cap: int = CAP,
+) -> np.ndarray:
+    """Indices of the proposals to show, best first.
+
+    Parameters
+    ----------
+    p : numpy.ndarray, shape (N,)
+        Calibrated acceptance probabilities (:meth:`labeler.ranking.Ranker.predict`).
+    t_draw, t_verify : float
+        Seconds to draw a box by hand, to verify or reject a shown one.
+    margin : float
+        Seconds of expected saving a proposal must beat.
+    cap : int
+        Hard limit per image and request.
+
+    Returns
+    -------
+    numpy.ndarray, shape (K,), int64
+    """
+    p = np.asarray(p, np.float64).reshape(-1)
+    saving = p * t_draw - t_verify
+    idx = np.flatnonzero(saving > margin)
+    return idx[np.argsort(-p[idx], kind="stable")][: max(int(cap), 0)]
+
+
+def threshold(*, t_draw: float = T_DRAW, t_verify: float = T_VERIFY, margin: float = 0.0) -> float:
+    """The probability above which :func:`choose` shows a proposal."""
+    return (t_verify + margin) / t_draw
+
+
+def descriptors(exemplars: Sequence[Exemplar]) -> np.ndarray:
+    """Per exemplar ``(log w, log h, mean B, G, R)`` (grey images repeat the grey), ``(N, 5)``."""
+    rows = []
+    for ex in exemplars:
+        w, h = ex.size
+        crop = ex.crop(color=True)
+        rows.append([np.log(w), np.log(h), *crop.reshape(-1, 3).mean(axis=0) / 64.0])
+    return np.array(rows, np.float64).reshape(-1, 5)
+
+
+def diverse_subset(desc: np.ndarray, *, k: int = 50) -> np.ndarray:
+    """Indices of up to ``k`` rows of ``desc`` ``(N, D)`` that spread over it.
+
+    Deterministic: starts at the row nearest the column medians, then adds
+    the row farthest from all chosen ones (ties: the lowest index). Columns
+    are scaled by their spread so no unit dominates.
+    """
+    x = np.asarray(desc, np.float64)
+    n = len(x)
+    if n <= k:
+        return np.arange(n)
+    if k <= 0:
+        return np.zeros(0, np.int64)
+    spread = x.std(axis=0)
+    x = (x - np.median(x, axis=0)) / np.where(spread > 1e-9, spread, 1.0)
+    first = int(np.argmin((x * x).sum(axis=1)))
+    chosen = [first]
+    dist = ((x - x[first]) ** 2).sum(axis=1)
+    for _ in range(k - 1):
+        nxt = int(np.argmax(dist))
+        chosen.append(nxt)
+        dist = np.minimum(dist, ((x - x[nxt]) ** 2).sum(axis=1))
+    return np.array(chosen, np.int64)
