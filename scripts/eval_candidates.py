@@ -28,7 +28,8 @@ best first under a rule, each is accepted (IoU >= 0.7 with an unmatched
 truth), adjusted (IoU >= 0.3) or rejected, the rest is drawn.
 
 Usage: python scripts/eval_candidates.py DATASET_DIR [--limit 40] [--min-score 0.2]
-       [--learned] [--raw]   (--raw: the unrefined tm-2 style path, for a before/after)
+       [--learned] [--raw] [--refine]
+       (--raw: match() scores as the only feature, for a before/after; --refine: box refinement)
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def greedy(boxes: np.ndarray, order: np.ndarray, gt: np.ndarray):
     return out, taken
 
 
-def queries(data, min_score: float, raw: bool):
+def queries(data, min_score: float, raw: bool, refine: bool = False):
     """Yield per (image, label): name, label, boxes (N,4), scores (N,), features
     (N,F), truth (M,4), exemplar box, ms; and per image total ms."""
     for name, (img, labs) in data.items():
@@ -114,7 +115,7 @@ def queries(data, min_score: float, raw: bool):
                 s = np.array([p.score for p in props])
                 f = s[:, None]
             else:
-                c = m.candidates(img, exclude=[ex])
+                c = m.candidates(img, exclude=[ex], refine=refine)
                 b, s, f = c.boxes, c.scores, c.features
             dt = (time.perf_counter() - t0) * 1e3
             t_img += dt
@@ -182,6 +183,7 @@ def main() -> None:
     ap.add_argument("--min-score", type=float, default=0.2)
     ap.add_argument("--learned", action="store_true")
     ap.add_argument("--raw", action="store_true", help="match() boxes and scores only")
+    ap.add_argument("--refine", action="store_true", help="box refinement on")
     args = ap.parse_args()
     cv2.setNumThreads(1)
     data = load(Path(args.dataset), args.limit)
@@ -193,7 +195,9 @@ def main() -> None:
         from labeler.ranking import Ranker
     pending: list = []  # decisions of the current image, learned after it is done
     current = None
-    for name, label, b, s, f, gt, _ex, t_img in queries(data, args.min_score, args.raw):
+    for name, label, b, s, f, gt, _ex, t_img in queries(
+        data, args.min_score, args.raw, args.refine
+    ):
         if current != name:
             for lab, ff, dd in pending:
                 rankers[lab] = rankers[lab].update(features=ff, accepted=dd)
@@ -216,7 +220,10 @@ def main() -> None:
             effort_in.append((b, p, gt))
             pending.append((label, f, np.array([d == "accept" for d, _ in dec], bool)))
     cover = np.concatenate(covers) if covers else np.zeros(0)
-    print(f"dataset {args.dataset}: {len(data)} images, min_score {args.min_score}, raw={args.raw}")
+    print(
+        f"dataset {args.dataset}: {len(data)} images, min_score {args.min_score}, "
+        f"raw={args.raw}, refine={args.refine}"
+    )
     report("matcher score", rows, n_gt, cover, ms)
     effort(effort_raw, lambda p: p >= 0.5, "raw score >= 0.5 (today's server cut)")
     if args.learned:

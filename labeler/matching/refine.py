@@ -35,8 +35,8 @@ SPAN = 9
 # (1.06**6 = 1.42): larger aspect changes were mostly a template stretched
 # over two touching objects.
 MAX_ASPECT_STEPS = 6
-# Shift search (level px) at the starting grid point; later points search
-# +-1 around the best centre so far (the centre moves little with the size).
+# Shift search (level px) at the starting grid point; the climb then keeps
+# the centre (it moves little with the size) and the winner is re-centred +-1.
 SHIFT = 2
 # Level side of the exemplar at refinement: 16 px steps a box side by ~1/16
 # of its size (sub-pixel fits do better); 24 px cost 2.3x and was no tighter.
@@ -169,6 +169,8 @@ def _score(level: Level, st: Stretch, cx: float, cy: float, shift: int = 1):
     if ax < 0 or ay < 0 or ay + th + n - 1 > planes.shape[0] or ax + tw + n - 1 > planes.shape[1]:
         return None
     patch = planes[ay : ay + th + n - 1, ax : ax + tw + n - 1]
+    if n == 1:
+        return _score_at(level, st, patch, ax, ay, cx, cy)
     # (n, n, C, th, tw) strided view, one einsum: far cheaper than
     # matchTemplate's set-up for a 3x3 or 5x5 result.
     s0, s1, s2 = patch.strides
@@ -203,6 +205,26 @@ def _score(level: Level, st: Stretch, cx: float, cy: float, shift: int = 1):
     )
 
 
+def _score_at(level: Level, st: Stretch, patch: np.ndarray, ax: int, ay: int, cx, cy):
+    """:func:`_score` without a shift search: one dot product, scalar maths
+    (the hill climb calls this ~10 times per candidate)."""
+    th, tw = st.planes.shape[:2]
+    py, px = level.pad
+    height, width = level.size
+    acc = float(np.dot(patch.ravel(), st.planes.ravel()))
+    e = level._energy
+    energy = float(e[ay + th, ax + tw] - e[ay, ax + tw] - e[ay + th, ax] + e[ay, ax])
+    if energy <= VAR_FLOOR * th * tw * level.channels:
+        return 0.0, cx, cy
+    vis = 1.0
+    if ay < py or ax < px or ay + th > py + height or ax + tw > px + width:
+        vy0, vy1 = min(max(py - ay, 0), th), min(max(height + py - ay, 0), th)
+        vx0, vx1 = min(max(px - ax, 0), tw), min(max(width + px - ax, 0), tw)
+        q = st.sq_integral
+        vis = max(float(q[vy1, vx1] - q[vy0, vx1] - q[vy1, vx0] + q[vy0, vx0]), 0.05)
+    return acc / math.sqrt(energy * vis), cx, cy
+
+
 def _parabola(v: np.ndarray, i: int) -> float:
     """Sub-sample offset in [-0.5, 0.5] of the peak ``v[i]`` of a 1-D profile."""
     if i == 0 or i == len(v) - 1:
@@ -226,7 +248,7 @@ def refine_one(group: RefineGroup, level: Level, centre, start: tuple[int, int])
     cx, cy = centre[0] / f, centre[1] / f
     seen: dict[tuple[int, int], tuple] = {}
 
-    def evaluate(i: int, j: int, shift: int = 1):
+    def evaluate(i: int, j: int, shift: int = 0):
         if (i, j) not in seen:
             st = group.stretch(i, j)
             r = _score(level, st, cx, cy, shift) if st is not None else None
@@ -252,6 +274,11 @@ def refine_one(group: RefineGroup, level: Level, centre, start: tuple[int, int])
             if not moved:
                 break
             cur, cx, cy = nxt, best[1], best[2]
+    # The climb kept the centre fixed: re-centre at the winning size.
+    st = group.stretch(*cur)
+    again = _score(level, st, cx, cy, 1) if st is not None and cur != start else None
+    if again is not None and again[0] > best[0]:
+        best = again
     bw, bh = group.extent(*cur)
     return best[0], first, (best[1] * f, best[2] * f, bw, bh)
 
