@@ -188,11 +188,12 @@ def main() -> None:
     cv2.setNumThreads(1)
     data = load(Path(args.dataset), args.limit)
     rows, learned_rows, covers, ms, effort_in, effort_raw = [], [], [], [], [], []
+    effort_use: list = []
     n_gt = 0
     rankers: dict = {}
     rank_ms = []
     if args.learned:
-        from labeler.ranking import Ranker
+        from labeler.ranking import Ranker, choose
     pending: list = []  # decisions of the current image, learned after it is done
     current = None
     for name, label, b, s, f, gt, _ex, t_img in queries(
@@ -213,12 +214,17 @@ def main() -> None:
         effort_raw.append((b, s, gt))
         if args.learned:
             r = rankers.setdefault(label, Ranker.prior())
+            u = rankers.setdefault((label, "useful"), Ranker.prior())
             t0 = time.perf_counter()
             p = r.predict(features=f)
+            pu = u.predict(features=f)
             rank_ms.append((time.perf_counter() - t0) * 1e3)
             learned_rows += [(float(pi), d, i) for pi, (d, i) in zip(p, dec, strict=True)]
             effort_in.append((b, p, gt))
+            effort_use.append((b, np.stack([p, pu]), gt))
             pending.append((label, f, np.array([d == "accept" for d, _ in dec], bool)))
+            useful = np.array([d != "reject" for d, _ in dec], bool)
+            pending.append(((label, "useful"), f, useful))
     cover = np.concatenate(covers) if covers else np.zeros(0)
     print(
         f"dataset {args.dataset}: {len(data)} images, min_score {args.min_score}, "
@@ -231,6 +237,14 @@ def main() -> None:
         print(f"ranker predict ms per (image, label): median {np.median(rank_ms):.2f}")
         for thr in (0.25, 0.4, 0.5):
             effort(effort_in, lambda p, t=thr: p >= t, f"ranker p >= {thr}")
+        effort(effort_in, lambda p: np.isin(np.arange(len(p)), choose(p)), "choose(p)")
+        both = [(b, pp[0], gt) for b, pp, gt in effort_use]
+        rule = {id(pp[0]): pp[1] for _, pp, _ in effort_use}
+
+        def with_adjust(p):
+            return np.isin(np.arange(len(p)), choose(p, p_useful=rule[id(p)]))
+
+        effort(both, with_adjust, "choose(p, p_useful) (adjust-aware)")
 
 
 if __name__ == "__main__":

@@ -91,7 +91,9 @@ def hubble_tiles(grid: int = 4):
     rgb = data.hubble_deep_field()
     bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-    top = cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (31, 31)))
+    top = cv2.morphologyEx(
+        grey, cv2.MORPH_TOPHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (31, 31))
+    )
     _, mask = cv2.threshold(top, 40, 255, cv2.THRESH_BINARY)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)

@@ -114,3 +114,18 @@ def test_diverse_subset_spans_clusters_and_respects_k():
     assert len(set(diverse_subset(desc, k=50).tolist())) == 50
     assert diverse_subset(desc[:10], k=50).tolist() == list(range(10))
     np.testing.assert_array_equal(diverse_subset(desc, k=7), diverse_subset(desc, k=7))
+
+
+def test_prior_discounts_likely_half_boxes():
+    x = np.zeros((2, F))
+    x[:, 0] = 0.85
+    x[1, FEATURE_NAMES.index("partial")] = 1.0
+    p = Ranker.prior().predict(features=x)
+    assert p[1] < p[0] / 2
+
+
+def test_adjust_aware_rule_shows_proposals_that_would_be_moved():
+    p = np.array([0.1, 0.1])
+    useful = np.array([0.1, 0.6])  # the second is likely the right object, loosely boxed
+    assert choose(p).tolist() == []
+    assert choose(p, p_useful=useful).tolist() == [1]

@@ -250,11 +250,11 @@ def build_bank(
 
 
 def groups(exemplars: list[Exemplar], ratio: float = 1.3) -> list[list[int]]:
-    """Indices of exemplars to fuse: same label, same clipped sides, w and h
-    within ``ratio`` of the group's first member.
+    """Indices of exemplars to fuse: same label, w and h within ``ratio`` of
+    the group's first member.
 
-    A box cut by the image edge is part of an object: fused with whole ones
-    its template would be neither, and its matches must stay at the edge.
+    (Keeping exemplars cut by the image edge out of whole ones' groups was
+    tried: AP@0.5 at k=3 fell 0.769 -> 0.764 on the benchmark.)
     """
     out: list[list[int]] = []
     for i, ex in enumerate(exemplars):

@@ -6,7 +6,8 @@ from its feature row (:data:`labeler.matching.FEATURE_NAMES`). It has three
 stages, by how much it has seen:
 
 1. no decisions: :func:`prior` of the matcher score, a fixed and
-   conservative map (0.5 -> 0.05, 0.75 -> 0.5, 0.9 -> 0.86);
+   conservative map (0.5 -> 0.05, 0.75 -> 0.5, 0.9 -> 0.86), with the odds
+   of likely half-boxes (feature ``partial``) divided by 4;
 2. a few decisions (fewer than :data:`MIN_EACH` accepted or rejected): the
    prior shifted in log-odds by how the label's decisions so far compare with
    what the prior expected (accepted vs expected accepted, rejected vs
@@ -41,6 +42,8 @@ PRIOR_CENTRE, PRIOR_SLOPE = 0.75, 12.0
 # L2 strength: features are standardised, and a few dozen decisions must not
 # produce extreme probabilities.
 C_REG = 0.5
+PARTIAL_ODDS = 4.0
+PARTIAL_COL = FEATURE_NAMES.index("partial")
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -50,6 +53,18 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 def prior(score: np.ndarray) -> np.ndarray:
     """Acceptance probability ``(N,)`` from matcher scores ``(N,)`` alone."""
     return _sigmoid(PRIOR_SLOPE * (np.asarray(score, np.float64) - PRIOR_CENTRE))
+
+
+def _prior_rows(x: np.ndarray) -> np.ndarray:
+    """:func:`prior` of feature rows ``(N, F)``; a ``partial`` match (of an
+    exemplar cut by the image edge, away from that edge: likely a half-box)
+    has its odds divided by :data:`PARTIAL_ODDS` until decisions say otherwise."""
+    p = prior(x[:, 0])
+    if x.shape[1] == len(FEATURE_NAMES):
+        part = x[:, PARTIAL_COL] > 0.5
+        odds = p / np.maximum(1 - p, 1e-9)
+        p = np.where(part, odds / PARTIAL_ODDS / (1 + odds / PARTIAL_ODDS), p)
+    return p
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,7 +97,7 @@ class Ranker:
         x = np.asarray(features, np.float64).reshape(len(accepted), -1)[-MAX_ROWS:]
         y = np.asarray(accepted, bool).reshape(-1)[-MAX_ROWS:]
         n_pos, n_neg = int(y.sum()), int((~y).sum())
-        expected = float(prior(x[:, 0]).sum()) if len(x) else 0.0
+        expected = float(_prior_rows(x).sum()) if len(x) else 0.0
         base = dict(n_pos=n_pos, n_neg=n_neg, expected_pos=expected, _rows=(x, y))
         if n_pos < MIN_EACH or n_neg < MIN_EACH:
             return cls(**base)
@@ -130,7 +145,7 @@ class Ranker:
         if self.coef is not None and x.shape[1] == len(self.coef):
             z = ((x - np.array(self.mean)) / np.array(self.scale)) @ np.array(self.coef)
             return _sigmoid(z + self.intercept)
-        p0 = np.clip(prior(x[:, 0]), 1e-6, 1 - 1e-6)
+        p0 = np.clip(_prior_rows(x), 1e-6, 1 - 1e-6)
         # Observed vs expected accepts and rejects, +1 smoothed: log-odds shift.
         n = self.n_pos + self.n_neg
         shift = np.log((self.n_pos + 1.0) / (self.expected_pos + 1.0)) - np.log(

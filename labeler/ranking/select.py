@@ -3,8 +3,8 @@
 :func:`choose` is the decision rule. Showing a proposal of acceptance
 probability ``p`` costs one verify (``t_verify``) and, when accepted, saves
 drawing that box (``t_draw``): expected saving ``p * t_draw - t_verify``.
-An adjusted proposal (moved, then accepted) saves ``t_draw - t_adjust`` on
-top of its verify, so ignoring adjusts makes the rule conservative. Only
+An adjusted proposal (moved, then accepted) costs ``t_adjust`` instead of a
+draw: pass ``p_useful`` (P(accepted or adjusted)) to count that saving too. Only
 proposals with a saving above ``margin`` are shown, best first, at most
 ``cap``: with the sim's timings that is ``p > 1.6 / 7.0 = 0.23``.
 
@@ -23,15 +23,17 @@ import numpy as np
 
 from labeler.matching import Exemplar
 
-T_DRAW, T_VERIFY = 7.0, 1.6
+T_DRAW, T_VERIFY, T_ADJUST = 7.0, 1.6, 3.5
 CAP = 100
 
 
 def choose(
     p: np.ndarray,
     *,
+    p_useful: np.ndarray | None = None,
     t_draw: float = T_DRAW,
     t_verify: float = T_VERIFY,
+    t_adjust: float = T_ADJUST,
     margin: float = 0.0,
     cap: int = CAP,
 ) -> np.ndarray:
@@ -41,8 +43,14 @@ def choose(
     ----------
     p : numpy.ndarray, shape (N,)
         Calibrated acceptance probabilities (:meth:`labeler.ranking.Ranker.predict`).
-    t_draw, t_verify : float
-        Seconds to draw a box by hand, to verify or reject a shown one.
+    p_useful : numpy.ndarray, shape (N,), optional
+        Probabilities of "accepted or adjusted" (a second Ranker trained on
+        that outcome). An adjust costs ``t_adjust`` instead of a draw, so the
+        saving becomes ``p * t_draw + (p_useful - p) * (t_draw - t_adjust +
+        t_verify) - t_verify``; without it adjusts count as rejects.
+    t_draw, t_verify, t_adjust : float
+        Seconds to draw a box by hand, to verify or reject a shown one, to
+        move a shown one onto the object.
     margin : float
         Seconds of expected saving a proposal must beat.
     cap : int
@@ -54,6 +62,9 @@ def choose(
     """
     p = np.asarray(p, np.float64).reshape(-1)
     saving = p * t_draw - t_verify
+    if p_useful is not None:
+        adjust = np.clip(np.asarray(p_useful, np.float64).reshape(-1) - p, 0.0, 1.0)
+        saving = saving + adjust * (t_draw - t_adjust + t_verify)
     idx = np.flatnonzero(saving > margin)
     return idx[np.argsort(-p[idx], kind="stable")][: max(int(cap), 0)]
 
