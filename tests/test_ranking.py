@@ -121,7 +121,8 @@ def test_prior_discounts_likely_half_boxes():
     x[:, 0] = 0.85
     x[1, FEATURE_NAMES.index("partial")] = 1.0
     p = Ranker.prior().predict(features=x)
-    assert p[1] < p[0] / 2
+    odds = p / (1 - p)
+    assert odds[0] / odds[1] == pytest.approx(4.0)
 
 
 def test_adjust_aware_rule_shows_proposals_that_would_be_moved():
