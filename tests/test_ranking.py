@@ -89,7 +89,7 @@ def test_state_round_trips_through_json_and_is_versioned():
     state = json.loads(json.dumps(r.to_dict()))
     back = Ranker.from_dict(state)
     np.testing.assert_allclose(back.predict(features=x), r.predict(features=x))
-    assert Ranker.from_dict({**state, "matcher_version": "labeler-tm-2"}).stage == "prior"
+    assert Ranker.from_dict({**state, "matcher_version": "labeler-tm-1"}).stage == "prior"
     counts = Ranker.fit(features=x[:20], accepted=np.zeros(20, bool))
     again = Ranker.from_dict(json.loads(json.dumps(counts.to_dict())))
     np.testing.assert_allclose(again.predict(features=x), counts.predict(features=x))

@@ -260,12 +260,8 @@ def groups(exemplars: list[Exemplar], ratio: float = 1.3) -> list[list[int]]:
     for i, ex in enumerate(exemplars):
         for g in out:
             first = exemplars[g[0]]
-            if (
-                first.label == ex.label
-                and first.clipped == ex.clipped
-                and all(
-                    1 / ratio <= a / b <= ratio for a, b in zip(ex.size, first.size, strict=True)
-                )
+            if first.label == ex.label and all(
+                1 / ratio <= a / b <= ratio for a, b in zip(ex.size, first.size, strict=True)
             ):
                 g.append(i)
                 break

@@ -41,7 +41,7 @@ from labeler.matching.preprocess import check_image, is_color, value_range
 from labeler.matching.refine import MARGIN as REFINE_MARGIN
 from labeler.matching.refine import RefineGroup, refine_one, start_index
 
-MATCHER_VERSION = "labeler-tm-3"
+MATCHER_VERSION = "labeler-tm-2"  # match() output unchanged: refinement is opt-in
 # Three scales ~15% apart: each tolerates about +-7%, so together about
 # 0.8-1.25x. Five scales found no more objects on the benchmark but more
 # false matches (a big template over two touching objects).
