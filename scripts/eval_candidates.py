@@ -157,13 +157,14 @@ def report(title: str, rows: list, n_gt: int, cover: np.ndarray, ms: list) -> No
 
 
 def effort(queries_out: list, rule, title: str) -> None:
-    """One round per (image, label) under the sim's cost model; ``rule(p) -> shown mask``."""
+    """One round per (image, label) under the sim's cost model; items are
+    ``(boxes, p, truth, *aux)`` and ``rule(p, *aux) -> shown mask``."""
     manual = tool = 0.0
     counts = defaultdict(int)
-    for b, p, gt in queries_out:
+    for b, p, gt, *aux in queries_out:
         manual += T_DRAW * (len(gt) + 1)
         tool += T_DRAW + T_KEY
-        shown = np.flatnonzero(rule(p)) if len(p) else np.zeros(0, int)
+        shown = np.flatnonzero(rule(p, *aux)) if len(p) else np.zeros(0, int)
         shown = shown[np.argsort(-p[shown], kind="stable")]
         dec, taken = greedy(b[shown], np.arange(len(shown)), gt)
         for d, _ in dec:
@@ -221,7 +222,7 @@ def main() -> None:
             rank_ms.append((time.perf_counter() - t0) * 1e3)
             learned_rows += [(float(pi), d, i) for pi, (d, i) in zip(p, dec, strict=True)]
             effort_in.append((b, p, gt))
-            effort_use.append((b, np.stack([p, pu]), gt))
+            effort_use.append((b, p, gt, pu))
             pending.append((label, f, np.array([d == "accept" for d, _ in dec], bool)))
             useful = np.array([d != "reject" for d, _ in dec], bool)
             pending.append(((label, "useful"), f, useful))
@@ -238,13 +239,11 @@ def main() -> None:
         for thr in (0.25, 0.4, 0.5):
             effort(effort_in, lambda p, t=thr: p >= t, f"ranker p >= {thr}")
         effort(effort_in, lambda p: np.isin(np.arange(len(p)), choose(p)), "choose(p)")
-        both = [(b, pp[0], gt) for b, pp, gt in effort_use]
-        rule = {id(pp[0]): pp[1] for _, pp, _ in effort_use}
-
-        def with_adjust(p):
-            return np.isin(np.arange(len(p)), choose(p, p_useful=rule[id(p)]))
-
-        effort(both, with_adjust, "choose(p, p_useful) (adjust-aware)")
+        effort(
+            effort_use,
+            lambda p, pu: np.isin(np.arange(len(p)), choose(p, p_useful=pu)),
+            "choose(p, p_useful) (adjust-aware)",
+        )
 
 
 if __name__ == "__main__":
