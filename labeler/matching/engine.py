@@ -31,15 +31,15 @@ from labeler.matching.bank import (
     build_bank,
     check_exemplar_fits,
     colour_axis,
-    groups,
 )
+from labeler.matching.border import PARTIAL, at_own_edge, clip_centred
 from labeler.matching.candidates import Candidates, assemble
 from labeler.matching.geometry import Box, as_boxes, iou_matrix, nms
 from labeler.matching.levels import overhang, pyramid
 from labeler.matching.ncc import local_peaks, subpixel
 from labeler.matching.preprocess import check_image, is_color, value_range
-from labeler.matching.refine import MARGIN as REFINE_MARGIN
-from labeler.matching.refine import RefineGroup, refine_one, start_index
+from labeler.matching.refine import refine_candidates
+from labeler.matching.stretch import RefineGroup, build_groups
 
 MATCHER_VERSION = "labeler-tm-2"  # match() output unchanged: refinement is opt-in
 # Three scales ~15% apart: each tolerates about +-7%, so together about
@@ -47,17 +47,6 @@ MATCHER_VERSION = "labeler-tm-2"  # match() output unchanged: refinement is opt-
 # false matches (a big template over two touching objects).
 DEFAULT_SCALES = (0.87, 1.0, 1.15)
 EXCLUDE_IOU = 0.5
-# A match of a template cut by the image edge is "at the same edge" of the
-# target within this fraction of its size (see _edge_ok); elsewhere it is
-# flagged (feature "partial") for the re-ranker, whose prior discounts it.
-# Dropping such matches outright lost half the demo AP (k=1 0.60 -> 0.33),
-# scoring them x0.9 lost 0.01 on the benchmark: the box nearest the median
-# area often touches the border with the object barely cut, and then its
-# interior matches are right.
-EDGE_TOLERANCE = 0.15
-PARTIAL = 1.0
-REFINE_TOP = 40
-MIN_GAIN = 0.1
 
 
 @dataclass(frozen=True)
@@ -221,7 +210,7 @@ class Matcher:
         full, edge, dark, light, tidx, part = raw
         if not len(full):
             return Candidates.empty()
-        boxes = _clip(full, width, height)
+        boxes = clip_centred(full, width, height)
         g = gate(dark, light)
         scores = edge * g
         keep = scores >= thr
@@ -230,29 +219,15 @@ class Matcher:
         order = np.flatnonzero(keep)[nms(boxes[keep], scores[keep], self.nms_iou)]
         arrays = (boxes, full, edge, g, dark, light, tidx, part)
         boxes, full, edge, g, dark, light, tidx, part = (a[order] for a in arrays)
-        n = len(order)
-        refined, texture = edge.copy(), np.zeros(n)
-        # Best first: only the top REFINE_TOP are refined (the rest are mostly
-        # junk at a low threshold, and refinement is ~0.5 ms per candidate).
-        for k in range(min(n, REFINE_TOP) if groups else 0):
-            t = bank[tidx[k]]
-            grp = groups.get(t.exemplar) if t.variant == (0.0, "") else None
-            if grp is None:
-                continue
-            lvl = levels[grp.factor][0]
-            start = (start_index(t.scale),) * 2
-            r, r0, box = refine_one(grp, lvl, (full[k, 0], full[k, 1]), start)
-            refined[k] = max(r, r0)
-            # Keep the correlation-stage box unless the new size fits clearly
-            # better: on loosely drawn truth (blood smears) small gains were
-            # as often away from the truth as towards it.
-            if r - r0 >= MIN_GAIN:
-                full[k] = box
-            texture[k] = grp.texture(lvl, full[k])
+        if groups:
+            refined, texture = refine_candidates(bank, groups, levels, full, tidx)
+            refined = np.where(refined < -0.5, edge, refined)
+        else:
+            refined, texture = edge.copy(), np.zeros(len(order))
         # The score stays the correlation stage's: the refined NCC (a feature)
         # ranked worse on blood cells (AUC 0.80 vs 0.84), better on synth.
         scores = edge * g
-        boxes = _clip(full, width, height)
+        boxes = clip_centred(full, width, height)
         keep = scores >= thr
         if len(excl):
             keep &= iou_matrix(boxes, excl).max(axis=1) < EXCLUDE_IOU
@@ -284,16 +259,9 @@ class Matcher:
         return t.size[0] / t.scale, t.size[1] / t.scale
 
     def _refine_groups(self, color: bool) -> dict[int, RefineGroup]:
-        """One :class:`RefineGroup` per fused exemplar group, keyed by its first exemplar."""
         if color not in self._refiners:
-            exs = list(self.exemplars)
-            out = {}
-            for grp in groups(exs) if self.fuse else [[i] for i in range(len(exs))]:
-                w = float(np.median([exs[i].size[0] for i in grp]))
-                h = float(np.median([exs[i].size[1] for i in grp]))
-                crops = [exs[i].crop(color=color, margin=REFINE_MARGIN) for i in grp]
-                out[grp[0]] = RefineGroup(crops, (w, h), self._axes[color])
-            self._refiners[color] = out
+            exs, axis = list(self.exemplars), self._axes[color]
+            self._refiners[color] = build_groups(exs, color=color, axis=axis, fuse=self.fuse)
         return self._refiners[color]
 
     def _candidates(self, target: np.ndarray, threshold: float, color: bool, refiners: dict):
@@ -335,7 +303,7 @@ class Matcher:
             cx = (cols - ox + dx + tw / 2.0) * fx
             cy = (rows - oy + dy + th / 2.0) * fy
             w, h = t.size
-            ok = _edge_ok(self.exemplars[t.exemplar].clipped, cx, cy, w, h, width, height)
+            ok = at_own_edge(self.exemplars[t.exemplar].clipped, cx, cy, w, h, width, height)
             dark, light = clvl.distances(t.colour, (th, tw), rows - oy, cols - ox)
             boxes.append(np.column_stack([cx, cy, np.full(len(cx), w), np.full(len(cx), h)]))
             edge.append(score.ravel()[idx].astype(np.float64) * np.where(ok, 1.0, PARTIAL))
@@ -348,38 +316,6 @@ class Matcher:
             return (np.zeros((0, 4)), z, z, z, np.zeros(0, int), z), levels
         cat = np.concatenate
         return (cat(boxes), cat(edge), cat(darks), cat(lights), cat(tidx), cat(parts)), levels
-
-
-def _clip(full: np.ndarray, width: int, height: int) -> np.ndarray:
-    """``(cx, cy, w, h)`` rows ``(N, 4)`` -> ``(x, y, w, h)`` clipped to the image,
-    as an annotator draws an object cut by the border."""
-    x0 = np.clip(full[:, 0] - full[:, 2] / 2.0, 0, width)
-    y0 = np.clip(full[:, 1] - full[:, 3] / 2.0, 0, height)
-    x1 = np.clip(full[:, 0] + full[:, 2] / 2.0, 0, width)
-    y1 = np.clip(full[:, 1] + full[:, 3] / 2.0, 0, height)
-    return np.column_stack([x0, y0, x1 - x0, y1 - y0])
-
-
-def _edge_ok(clipped, cx, cy, w, h, width, height) -> np.ndarray:
-    """Which matches of a template cut by the image edge on sides ``clipped``
-    (left, top, right, bottom) are at that same edge of the target.
-
-    Such a template may be part of an object: inside the image it then fits
-    the same part of whole objects and proposes half-boxes. At the edge it
-    is the right proposal for an object cut there too.
-    """
-    ok = np.ones(len(cx), bool)
-    left, top, right, bottom = clipped
-    tol_x, tol_y = EDGE_TOLERANCE * w, EDGE_TOLERANCE * h
-    if left:
-        ok &= cx - w / 2.0 <= tol_x
-    if top:
-        ok &= cy - h / 2.0 <= tol_y
-    if right:
-        ok &= cx + w / 2.0 >= width - tol_x
-    if bottom:
-        ok &= cy + h / 2.0 >= height - tol_y
-    return ok
 
 
 def match_image(
