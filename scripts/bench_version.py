@@ -28,7 +28,7 @@ from sqlalchemy import insert, select, update
 from labeler.store.models import Box, Image
 from labeler.store.queries import ensure_labels, get_or_create_dataset
 from labeler.versioning import create_version
-from labeler.versioning_diff import diff_versions
+from labeler.versioning.diff import diff_versions
 from labeler.workspace import init_workspace
 
 BUDGET_S = 30.0

@@ -7,8 +7,11 @@ is real, decodable (or deliberately broken) and reproducible.
 from __future__ import annotations
 
 import io
+import os
+import socket
 import struct
 import zlib
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,7 +19,36 @@ from PIL import Image
 
 from labeler.ingest import load_boxes_csv, load_demo_boxes
 
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "datasets" / "demo"
+SHARED_BLOOD = REPO.parent / "shared" / "datasets" / "blood-cells"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+ARTIFACTS = REPO / "test-artifacts"
+
+PRELABEL_IMAGES = (
+    "BloodImage_00094.jpg",
+    "BloodImage_00171.jpg",
+    "BloodImage_00182.jpg",
+    "BloodImage_00197.jpg",
+    "BloodImage_00256.jpg",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 __all__ = [
+    "ARTIFACTS",
+    "DEMO",
+    "IN_CI",
+    "PRELABEL_IMAGES",
+    "REPO",
+    "SHARED_BLOOD",
+    "free_port",
     "encode",
     "exif_rotated_jpeg",
     "load_boxes_csv",

@@ -17,9 +17,9 @@ dataset_option = click.option("--dataset", "-d", "dataset", required=True, help=
 @contextmanager
 def _errors():
     """Known failures become one clear message and exit status 1, not a traceback."""
+    from labeler.exchange.imports import ImportFailed
+    from labeler.exchange.push import PushError
     from labeler.formats.records import FormatError
-    from labeler.importer import ImportFailed
-    from labeler.labelstudio_push import PushError
     from labeler.store.queries import NotFound
     from labeler.workspace import WorkspaceError
 
@@ -80,8 +80,8 @@ def import_(fmt, path, dataset, create_labels, skip_unmatched, ws):
     ingested images by relative path, else by unique file name; importing the same file
     again replaces the boxes it imported before.
     """
+    from labeler.exchange.imports import import_records
     from labeler.formats import FORMATS
-    from labeler.importer import import_records
 
     with _errors():
         records = FORMATS[fmt].parse(path)
@@ -125,8 +125,8 @@ def push_labelstudio(url, token, dataset, project, image_url_prefix, local_files
 
     Pushing again replaces the project's tasks for these images instead of duplicating them.
     """
+    from labeler.exchange.push import push
     from labeler.formats import load_records
-    from labeler.labelstudio_push import push
 
     with _errors():
         records = load_records(ws, dataset)

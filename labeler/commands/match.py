@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
+from labeler.formats.labelstudio_result import ls_prediction_task
 from labeler.imageio import ImageReadError, read_image
-from labeler.lsformat import ls_prediction_task
 
 DEFAULT_LABEL = "object"
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"

@@ -41,7 +41,7 @@ def prelabel(ws, dataset, label, exemplars, min_score, workers, dask, quiet):
     rejected box is never proposed again. Exit status 1 when any image failed.
     """
     from labeler.prelabel import prelabel as run
-    from labeler.prelabel_exec import WorkerDied
+    from labeler.prelabel.execute import WorkerDied
     from labeler.progress import progress
 
     with ExitStack() as stack:

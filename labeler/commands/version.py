@@ -22,7 +22,7 @@ def _handled(func):
         except VersionError as exc:
             report = getattr(exc, "report", None)
             if report is not None:
-                from labeler.snapshot import gate_text
+                from labeler.versioning.snapshot import gate_text
 
                 click.echo(gate_text(report), err=True)
             raise click.ClickException(str(exc)) from exc
@@ -111,7 +111,7 @@ def list_(ws, name: str, as_json: bool) -> None:
 @_handled
 def diff(ws, name: str, v1: str, v2: str, as_json: bool) -> None:
     """Images added/removed and boxes added/removed/moved/relabelled from V1 to V2."""
-    from labeler.versioning_diff import diff_versions, format_diff
+    from labeler.versioning.diff import diff_versions, format_diff
 
     result = diff_versions(ws, name, v1, v2)
     click.echo(json.dumps(result.to_dict(), indent=1) if as_json else format_diff(result))

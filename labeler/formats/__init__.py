@@ -5,7 +5,7 @@
 ``FORMATS[name].parse(path) -> DatasetRecord`` reads one back, raising
 :class:`~labeler.formats.records.FormatError` naming the file and field.
 Store access lives only in :func:`~labeler.formats.records.load_records` and
-:mod:`labeler.importer`.
+:mod:`labeler.exchange.imports`.
 
 Which images an export holds: every image of the dataset by default, each with
 the accepted boxes it has so far (and, in Label Studio JSON, its undecided

@@ -42,6 +42,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from xml.sax.saxutils import quoteattr
 
 from labeler.formats._files import write_files
+from labeler.formats.labelstudio_result import FROM_NAME, TO_NAME, ls_rect_result
 from labeler.formats.records import (
     BoxRecord,
     DatasetRecord,
@@ -50,7 +51,6 @@ from labeler.formats.records import (
     number,
     read_json,
 )
-from labeler.lsformat import FROM_NAME, TO_NAME, ls_rect_result
 
 TASKS_FILE = "tasks.json"
 CONFIG_FILE = "label_config.xml"

@@ -1,7 +1,7 @@
 """Plain records between the store and the format modules.
 
 The exporters are pure functions of a :class:`DatasetRecord`; the parsers
-return one. Only :func:`load_records` (here) and :mod:`labeler.importer`
+return one. Only :func:`load_records` (here) and :mod:`labeler.exchange.imports`
 touch the database, so every format can be tested without one.
 
 Boxes are ``(x, y, w, h)`` floats in pixels of the displayed image, top-left

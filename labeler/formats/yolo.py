@@ -13,7 +13,7 @@ folders collide there, while we mirror the folders.
 
 Parse reads ``classes.txt`` and ``labels/**/*.txt``. YOLO stores neither image
 sizes nor extensions: the result is ``normalized`` and its paths have no
-suffix; :mod:`labeler.importer` fills both in from the store.
+suffix; :mod:`labeler.exchange.imports` fills both in from the store.
 """
 
 from __future__ import annotations

@@ -19,7 +19,9 @@ import cv2
 from labeler.matching.bank import Exemplar
 from labeler.matching.candidates import FEATURE_NAMES, Candidates
 from labeler.matching.engine import DEFAULT_SCALES, MATCHER_VERSION, Matcher, Proposal, match_image
-from labeler.matching.geometry import Box, iou, iou_matrix, nms
+from labeler.matching.geometry import XYWH, clip_box, iou, iou_matrix, nms
+
+Box = XYWH  # the name outside scripts used before XYWH; kept for them
 
 
 class single_threaded:  # noqa: N801 - used like a function, also a context manager
@@ -47,12 +49,14 @@ class single_threaded:  # noqa: N801 - used like a function, also a context mana
 __all__ = [
     "DEFAULT_SCALES",
     "MATCHER_VERSION",
+    "XYWH",
     "Box",
     "Candidates",
     "FEATURE_NAMES",
     "Exemplar",
     "Matcher",
     "Proposal",
+    "clip_box",
     "iou",
     "iou_matrix",
     "match_image",

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from labeler.matching.appearance import ColourTemplate, colour_template
-from labeler.matching.geometry import Box, box_inside
+from labeler.matching.geometry import XYWH, box_inside
 from labeler.matching.ncc import template_integrals, unit_template
 from labeler.matching.preprocess import (
     VAR_FLOOR,
@@ -61,7 +61,7 @@ class Exemplar:
     """
 
     image: np.ndarray
-    box: Box
+    box: XYWH
     label: str = "object"
 
     def __post_init__(self) -> None:

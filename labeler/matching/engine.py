@@ -34,7 +34,7 @@ from labeler.matching.bank import (
 )
 from labeler.matching.border import PARTIAL, at_own_edge, clip_centred
 from labeler.matching.candidates import Candidates, assemble
-from labeler.matching.geometry import Box, as_boxes, iou_matrix, nms
+from labeler.matching.geometry import XYWH, as_boxes, iou_matrix, nms
 from labeler.matching.levels import overhang, pyramid
 from labeler.matching.ncc import local_peaks, subpixel
 from labeler.matching.preprocess import check_image, is_color, value_range
@@ -55,7 +55,7 @@ class Proposal:
     ``score`` in [0, 1]: gradient NCC times the colour gate (comparable across
     exemplars, scales, labels)."""
 
-    box: Box
+    box: XYWH
     label: str
     score: float
 
@@ -162,7 +162,7 @@ class Matcher:
             )
         return self._banks[color]
 
-    def match(self, target: np.ndarray, *, exclude: Sequence[Box] | None = None) -> list[Proposal]:
+    def match(self, target: np.ndarray, *, exclude: Sequence[XYWH] | None = None) -> list[Proposal]:
         """Proposals in ``target``, best score first.
 
         Parameters
@@ -187,7 +187,7 @@ class Matcher:
         self,
         target: np.ndarray,
         *,
-        exclude: Sequence[Box] | None = None,
+        exclude: Sequence[XYWH] | None = None,
         min_score: float | None = None,
         refine: bool | None = None,
     ) -> Candidates:
@@ -323,7 +323,7 @@ def match_image(
     exemplars: Sequence[Exemplar],
     *,
     min_score: float = 0.5,
-    exclude: Sequence[Box] | None = None,
+    exclude: Sequence[XYWH] | None = None,
     **params: object,
 ) -> list[Proposal]:
     """One-shot :meth:`Matcher.match`; ``params`` go to :class:`Matcher`."""

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-Box = tuple[float, float, float, float]
+XYWH = tuple[float, float, float, float]
+"""A box ``(x, y, w, h)`` in pixels (``x`` = column of the top-left corner)."""
 
 
 def as_boxes(boxes: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
@@ -134,3 +135,20 @@ def box_inside(box: Sequence[float], width: int, height: int) -> bool:
     """True when ``(x, y, w, h)`` lies fully inside a ``width`` x ``height`` image."""
     x, y, w, h = (float(v) for v in box)
     return x >= 0 and y >= 0 and x + w <= width and y + h <= height
+
+
+def clip_box(
+    box: Sequence[float], *, width: int, height: int, min_size: float = 1.0
+) -> XYWH | None:
+    """``(x, y, w, h)`` clipped to a ``width`` x ``height`` image.
+
+    The one clipping rule: stored boxes may overhang the edge (by half a pixel when drawn,
+    by half the template when matched), proposals and exports keep the part inside.
+    Returns ``None`` when less than ``min_size`` px of width or height is left.
+    """
+    x, y, w, h = (float(v) for v in box)
+    x0, y0 = max(x, 0.0), max(y, 0.0)
+    x1, y1 = min(x + w, float(width)), min(y + h, float(height))
+    if x1 - x0 < min_size or y1 - y0 < min_size:
+        return None
+    return x0, y0, x1 - x0, y1 - y0

@@ -1,14 +1,13 @@
 """The web server: ``create_app`` builds the Flask app for one workspace.
 
-Blueprints: ``api`` (``/api/v1``, JSON), ``pages`` (HTML), and when their
-modules exist ``completeness`` and ``versions``. ``static/`` and
+Blueprints: ``api`` (``/api/v1``, JSON, one nested blueprint per resource), ``pages``,
+``completeness`` and ``versions`` (HTML). ``static/`` and
 ``templates/`` live at the repository's top level; an installed Labeler finds
 them under ``<prefix>/share/labeler/``.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import secrets
 import sys
@@ -21,7 +20,6 @@ from flask import Flask
 import labeler
 from labeler.workspace import CONFIG_DIR, Workspace
 
-OPTIONAL_BLUEPRINTS = ("labeler.web.completeness", "labeler.web.versions")
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
@@ -78,7 +76,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         defaults to 1 MB; ``SECRET_KEY`` to a random key kept in
         ``.labeler/secret_key``.
     """
-    from labeler.web import api, pages
+    from labeler.web import api, completeness, pages, versions
     from labeler.web.csrf import init_csrf
     from labeler.web.errors import register_error_handlers
     from labeler.web.jobs import JobRunner
@@ -111,15 +109,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     init_csrf(app)
     app.after_request(_security_headers)
-    app.context_processor(lambda: {"blueprints": app.blueprints})
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
-    for module_name in OPTIONAL_BLUEPRINTS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # that area has not landed yet
-        app.register_blueprint(module.bp)
+    app.register_blueprint(completeness.bp)
+    app.register_blueprint(versions.bp)
     return app

@@ -11,7 +11,6 @@ from flask import Blueprint, abort, render_template, request, url_for
 from sqlalchemy import select
 
 from labeler.store.models import IMAGE_STATES, Dataset, Image
-from labeler.web.api import image_filters
 from labeler.web.common import (
     dataset_counts,
     image_item,
@@ -22,6 +21,7 @@ from labeler.web.common import (
 )
 from labeler.web.csrf import csrf_token
 from labeler.web.errors import ApiError
+from labeler.web.params import image_filters
 
 bp = Blueprint("pages", __name__)
 

@@ -48,7 +48,7 @@ def all_versions():
 
 @bp.get("/datasets/<int:dataset_id>/versions")
 def dataset_versions(dataset_id: int):
-    from labeler.snapshot import gate_text, run_gate
+    from labeler.versioning.snapshot import gate_text, run_gate
 
     ds_id, name = _dataset_or_404(dataset_id)
     report = run_gate(workspace(), name)
@@ -64,7 +64,7 @@ def dataset_versions(dataset_id: int):
 @bp.get("/datasets/<int:dataset_id>/versions/diff")
 def version_diff(dataset_id: int):
     from labeler.versioning import VersionError
-    from labeler.versioning_diff import diff_versions
+    from labeler.versioning.diff import diff_versions
 
     ds_id, name = _dataset_or_404(dataset_id)
     a, b = request.args.get("a", "").strip(), request.args.get("b", "").strip()

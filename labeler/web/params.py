@@ -1,0 +1,57 @@
+"""Query-string parameters of the API and the pages, checked with errors naming the parameter."""
+
+from __future__ import annotations
+
+from flask import request
+
+from labeler.store.models import IMAGE_STATES, Dataset
+from labeler.web.errors import bad_request, invalid
+
+PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
+
+
+def int_arg(name: str, *, lo: int, hi: int) -> int | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"query parameter {name!r} must be an integer, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise invalid(f"query parameter {name!r} must be in [{lo}, {hi}], got {value}")
+    return value
+
+
+def _flag_arg(name: str) -> bool:
+    raw = request.args.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise bad_request(f"query parameter {name!r} must be 1 or 0, got {raw!r}")
+
+
+def image_filters(dataset: Dataset) -> dict:
+    """``state``, ``label`` (name) or ``label_id``, ``undecided``, ``page``, ``limit`` checked."""
+    state = request.args.get("state", "").strip() or None
+    if state is not None and state not in IMAGE_STATES:
+        raise invalid(f"state must be one of {', '.join(IMAGE_STATES)}, got {state!r}")
+    label_id = int_arg("label_id", lo=1, hi=2**62)
+    name = request.args.get("label", "").strip()
+    if name:
+        matches = [lab.id for lab in dataset.labels if lab.name == name]
+        if not matches:
+            known = ", ".join(lab.name for lab in dataset.labels) or "none"
+            raise invalid(f"unknown label {name!r} in dataset {dataset.name!r} (labels: {known})")
+        label_id = matches[0]
+    elif label_id is not None and label_id not in {lab.id for lab in dataset.labels}:
+        raise invalid(f"label_id {label_id} is not a label of dataset {dataset.name!r}")
+    return {
+        "state": state,
+        "label_id": label_id,
+        "undecided": _flag_arg("undecided"),
+        "after": int_arg("page", lo=0, hi=2**62),
+        "limit": int_arg("limit", lo=1, hi=MAX_PAGE_SIZE) or PAGE_SIZE,
+    }
