@@ -197,3 +197,68 @@ class Job(Base):
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
     created_by: Mapped[str | None] = mapped_column(String(200), default=None)
+
+
+# --- learning from decisions (migration 0004) ---
+
+CANDIDATE_OUTCOMES = ("accepted", "useful", "rejected")
+
+
+class Candidate(Base):
+    """One matcher candidate of one image and label, shown to the annotator or not.
+
+    ``features`` is its row of :data:`labeler.matching.FEATURE_NAMES` under
+    ``matcher_version``. ``outcome`` is ``None`` until the image is done, then what the
+    annotator's final boxes make of it (:mod:`labeler.prelabel.learning`): the training
+    rows of the label's re-rankers.
+    """
+
+    __tablename__ = "candidate"
+    __table_args__ = (
+        # refits read the newest labelled rows of one label per outcome
+        Index("ix_candidate_label_outcome", "label_id", "outcome", "id"),
+        Index("ix_candidate_image_label", "image_id", "label_id"),
+        # deleting a box sets box_id NULL here: without it every delete scans the table
+        Index("ix_candidate_box", "box_id"),
+        CheckConstraint(
+            "outcome IS NULL OR " + _in("outcome", CANDIDATE_OUTCOMES), name="candidate_outcome"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"))
+    label_id: Mapped[int] = mapped_column(ForeignKey("label_class.id", ondelete="CASCADE"))
+    x: Mapped[float] = mapped_column(Float)
+    y: Mapped[float] = mapped_column(Float)
+    w: Mapped[float] = mapped_column(Float)
+    h: Mapped[float] = mapped_column(Float)
+    features: Mapped[list[float]] = mapped_column(JSON)
+    matcher_version: Mapped[str] = mapped_column(String(64))
+    shown: Mapped[bool] = mapped_column(Boolean, default=False)
+    box_id: Mapped[int | None] = mapped_column(
+        ForeignKey("box.id", ondelete="SET NULL"), default=None
+    )
+    outcome: Mapped[str | None] = mapped_column(String(16), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @property
+    def xywh(self) -> tuple[float, float, float, float]:
+        return (self.x, self.y, self.w, self.h)
+
+
+class RankerState(Base):
+    """The fitted re-rankers of one label: ``state`` is ``{"accepted": Ranker.to_dict(),
+    "useful": Ranker.to_dict()}``, fitted on ``n_examples`` candidate rows."""
+
+    __tablename__ = "ranker_state"
+    __table_args__ = (UniqueConstraint("dataset_id", "label_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.id", ondelete="CASCADE"))
+    label_id: Mapped[int] = mapped_column(ForeignKey("label_class.id", ondelete="CASCADE"))
+    matcher_version: Mapped[str] = mapped_column(String(64))
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    n_examples: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
