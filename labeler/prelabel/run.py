@@ -23,14 +23,9 @@ from sqlalchemy.orm import Session
 
 from labeler.prelabel.execute import ExemplarBank, Result, run_tasks
 from labeler.prelabel.exemplars import ExemplarCrop, exemplar_crop, load_exemplar_file
-from labeler.prelabel.storage import (
-    JOB_KIND,
-    count_done,
-    mark_interrupted,
-    plan_tasks,
-    store_result,
-)
+from labeler.prelabel.storage import JOB_KIND, count_done, plan_tasks, store_result
 from labeler.prelabel.summary import RunSummary
+from labeler.store.jobs import fail_orphaned
 from labeler.store.models import Box, Dataset, Image, Job
 from labeler.store.queries import ensure_labels, get_dataset
 from labeler.workspace import Workspace
@@ -141,7 +136,7 @@ def prelabel(
         n_images = s.scalar(
             select(func.count()).select_from(Image).where(Image.dataset_id == dataset.id)
         )
-        mark_interrupted(s, dataset.id)
+        fail_orphaned(s, kind=JOB_KIND, dataset_id=dataset.id)
         job = Job(
             kind=JOB_KIND,
             dataset_id=dataset.id,

@@ -2,30 +2,28 @@
 
 Each image's proposals are written in their own transaction that first deletes the
 image's earlier undecided matcher proposals, so a re-run replaces rather than duplicates.
-Accepted and rejected boxes are never touched; proposals overlapping (IoU >= 0.5) an
-accepted box of any label or a rejected box of the same label are dropped, once before
-matching (as the matcher's ``exclude``) and again at write time, in case an annotator
-decided on a box while the run was going.
+Accepted and rejected boxes are never touched; proposals the one rule of
+:mod:`labeler.store.proposals` rules out (overlapping an accepted box of any label or a
+rejected box of their label) are dropped, once before matching (as the matcher's
+``exclude``) and again at write time, in case an annotator decided on a box while the run
+was going.
 """
 
 from __future__ import annotations
 
-import socket
 from collections import defaultdict
 from collections.abc import Sequence
 
-import numpy as np
 from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from labeler.matching import Proposal, iou_matrix
+from labeler.matching import Proposal
 from labeler.prelabel.execute import Result, Task
-from labeler.store.jobs import pid_alive
 from labeler.store.models import Box, Dataset, Image, Job, LabelClass, utcnow
+from labeler.store.proposals import DECIDED, Standing, drop_decided, matcher_exclusions
 from labeler.workspace import Workspace
 
 JOB_KIND = "prelabel"
-DECIDED_IOU = 0.5
 SKIP_STATES = ("done", "empty")
 # DB-API paramstyle -> placeholder for a column name (PEP 249).
 PLACEHOLDERS = {"qmark": "?", "named": ":{}", "format": "%s", "pyformat": "%s"}
@@ -40,45 +38,27 @@ def plan_tasks(
         .where(Image.dataset_id == dataset.id, Image.state.not_in(SKIP_STATES))
         .order_by(Image.id)
     ).all()
-    accepted: dict[int, list] = defaultdict(list)
-    rejected: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    standing: dict[int, list[Standing]] = defaultdict(list)
     decided = session.execute(
-        select(Box.image_id, LabelClass.name, Box.x, Box.y, Box.w, Box.h, Box.status)
+        select(Box.image_id, LabelClass.name, Box.status, Box.x, Box.y, Box.w, Box.h)
         .join(LabelClass, Box.label_id == LabelClass.id)
         .join(Image, Box.image_id == Image.id)
-        .where(Image.dataset_id == dataset.id, Box.status.in_(("accepted", "rejected")))
+        .where(Image.dataset_id == dataset.id, Box.status.in_(DECIDED))
     )
-    for image_id, label, x, y, w, h, status in decided:
-        if status == "accepted":
-            accepted[image_id].append((x, y, w, h))
-        elif label in labels:
-            rejected[image_id][label].append((x, y, w, h))
-    return [
-        Task(
-            id=image_id,
-            path=str(ws.abspath(path)),
-            exclude=tuple(accepted.get(image_id, ())),
-            exclude_by_label={k: tuple(v) for k, v in rejected.get(image_id, {}).items()},
+    for image_id, label, status, *box in decided:
+        standing[image_id].append((label, status, tuple(box)))
+    tasks = []
+    for image_id, path in images:
+        every, by_label = matcher_exclusions(standing.get(image_id, ()), labels)
+        tasks.append(
+            Task(
+                id=image_id,
+                path=str(ws.abspath(path)),
+                exclude=tuple(every),
+                exclude_by_label={k: tuple(v) for k, v in by_label.items()},
+            )
         )
-        for image_id, path in images
-    ]
-
-
-def undecided(proposals: Sequence[Proposal], decided: Sequence[tuple]) -> list[Proposal]:
-    """Drop proposals overlapping (IoU >= 0.5) an accepted box of any label or a rejected
-    box of their label. ``decided``: ``(label, status, (x, y, w, h))`` rows."""
-    if not proposals or not decided:
-        return list(proposals)
-    ious = iou_matrix(
-        np.array([p.box for p in proposals], dtype=np.float64),
-        np.array([d[2] for d in decided], dtype=np.float64),
-    )
-    keep = []
-    for i, p in enumerate(proposals):
-        hit = [d for j, d in enumerate(decided) if ious[i, j] >= DECIDED_IOU]
-        if not any(status == "accepted" or label == p.label for label, status, _ in hit):
-            keep.append(p)
-    return keep
+    return tasks
 
 
 _BOX, _IMAGE, _LABEL = Box.__table__, Image.__table__, LabelClass.__table__
@@ -89,7 +69,7 @@ _DECIDED = (
     .select_from(
         _IMAGE.outerjoin(
             _BOX,
-            and_(_BOX.c.image_id == _IMAGE.c.id, _BOX.c.status.in_(("accepted", "rejected"))),
+            and_(_BOX.c.image_id == _IMAGE.c.id, _BOX.c.status.in_(DECIDED)),
         ).outerjoin(_LABEL, _BOX.c.label_id == _LABEL.c.id)
     )
     .where(_IMAGE.c.id == bindparam("image_id"))
@@ -141,7 +121,7 @@ def store_result(
     if not found or found[0][0] in SKIP_STATES:
         return None
     rows = [(label, status, (x, y, w, h)) for _, label, status, x, y, w, h in found if status]
-    keep = undecided(result.proposals, rows)
+    keep = drop_decided(result.proposals, rows)
     conn.execute(_DELETE, {"image_id": result.id, "label_ids": list(label_ids.values())})
     if keep:
         constant = {"image_id": result.id, "status": "proposed", "source": "matcher",
@@ -193,20 +173,3 @@ def insert_boxes(
     marks = ", ".join(PLACEHOLDERS[style].format(n) for n in names)
     columns = ", ".join(quote(n) for n in names)
     conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})", rows)
-
-
-def mark_interrupted(session: Session, dataset_id: int) -> int:
-    """Mark this host's prelabel jobs left 'running' by a process that is gone as failed."""
-    host = socket.gethostname()
-    jobs = session.scalars(
-        select(Job).where(
-            Job.kind == JOB_KIND, Job.dataset_id == dataset_id, Job.status == "running"
-        )
-    ).all()
-    n = 0
-    for job in jobs:
-        pid = (job.params or {}).get("pid")
-        if (job.params or {}).get("host") == host and isinstance(pid, int) and not pid_alive(pid):
-            job.status, job.error = "failed", f"interrupted: process {pid} ended before finishing"
-            n += 1
-    return n

@@ -10,7 +10,7 @@ makes a stale UPDATE raise ``StaleDataError`` instead of silently winning).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     JSON,
@@ -29,6 +29,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, mapped_colu
 
 IMAGE_STATES = ("new", "in_progress", "done", "empty")
 BOX_STATUSES = ("proposed", "accepted", "rejected")
+ImageState = Literal["new", "in_progress", "done", "empty"]
+BoxStatus = Literal["proposed", "accepted", "rejected"]
 BOX_SOURCES = ("user", "matcher", "import")
 JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
 

@@ -76,10 +76,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         defaults to 1 MB; ``SECRET_KEY`` to a random key kept in
         ``.labeler/secret_key``.
     """
+    from labeler.prelabel.propagate import JobRunner
     from labeler.web import api, completeness, pages, versions
     from labeler.web.csrf import init_csrf
     from labeler.web.errors import register_error_handlers
-    from labeler.web.jobs import JobRunner
 
     config = dict(config or {})
     ws = config.pop("WORKSPACE", None)

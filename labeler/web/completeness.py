@@ -13,6 +13,7 @@ from flask import Blueprint, abort, render_template, request
 
 from labeler.completeness import CHECKS, check_dataset, check_workspace
 from labeler.store.models import Dataset
+from labeler.store.queries import require
 from labeler.web.common import workspace
 
 bp = Blueprint("completeness", __name__)
@@ -44,16 +45,13 @@ def _render(reports, *, single: bool):
 
 
 @bp.get("/completeness")
-def overview():
+def show_completeness():
     return _render(check_workspace(workspace(), **_options()), single=False)
 
 
 @bp.get("/datasets/<int:dataset_id>/completeness")
-def dataset(dataset_id: int):
+def show_dataset_completeness(dataset_id: int):
     ws = workspace()
     with ws.sessions() as s:
-        ds = s.get(Dataset, dataset_id)
-        if ds is None:
-            abort(404)
-        name = ds.name
+        name = require(s, Dataset, dataset_id).name
     return _render([check_dataset(ws, name, **_options())], single=True)

@@ -14,6 +14,10 @@ an HTML error page. ``error`` is a stable machine-readable code:
  422   ``invalid``           well-formed but invalid values
  500   ``internal``
 =====  ====================  ===============================================
+
+The store raises domain errors (:mod:`labeler.store.queries`): ``NotFound`` is 404,
+``InvalidInput`` and ``UnknownLabel`` 422, ``Conflict`` 409 with ``current``; views never
+translate them themselves.
 """
 
 from __future__ import annotations
@@ -24,8 +28,12 @@ import math
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from sqlalchemy.orm.exc import StaleDataError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.exceptions import Conflict as HTTPConflict
+from werkzeug.exceptions import NotFound as HTTPNotFound
+
+from labeler.store.models import Box, Image
+from labeler.store.queries import Conflict, InvalidInput, NotFound, StaleRow, UnknownLabel
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +137,45 @@ def _is_api() -> bool:
     return request.path.startswith("/api/")
 
 
+def domain_status(exc: Exception) -> int:
+    """The one mapping of the store's domain errors to HTTP statuses."""
+    if isinstance(exc, Conflict):
+        return 409
+    if isinstance(exc, UnknownLabel | InvalidInput):  # UnknownLabel is also a NotFound
+        return 422
+    return 404
+
+
+def _current_json(current: object) -> dict | None:
+    # Imported here: labeler.web.common imports this module for its errors.
+    from labeler.web.common import box_json, image_state_json
+
+    if isinstance(current, Box):
+        return box_json(current)
+    if isinstance(current, Image):
+        return image_state_json(current)
+    return None
+
+
 def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(Conflict)
+    @app.errorhandler(InvalidInput)
+    @app.errorhandler(NotFound)
+    def _domain(exc: Exception):
+        status = domain_status(exc)
+        if not _is_api():  # pages show the HTML error page of the same status
+            page = {404: HTTPNotFound, 409: HTTPConflict}.get(status, BadRequest)
+            return page(str(exc))
+        if isinstance(exc, Conflict):
+            return error_response(status, str(exc), current=_current_json(exc.current))
+        return error_response(status, str(exc))
+
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         return error_response(exc.status, exc.detail, **exc.extra)
 
-    @app.errorhandler(StaleDataError)
-    def _stale(exc: StaleDataError):
+    @app.errorhandler(StaleRow)  # an ORM flush that met a newer version (version_id_col)
+    def _stale(exc: StaleRow):
         return error_response(409, "the object was changed by someone else; reload it")
 
     @app.errorhandler(HTTPException)

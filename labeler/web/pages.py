@@ -8,17 +8,11 @@ forbids it).
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request, url_for
-from sqlalchemy import select
 
+from labeler.store import browsing
 from labeler.store.models import IMAGE_STATES, Dataset, Image
-from labeler.web.common import (
-    dataset_counts,
-    image_item,
-    label_json,
-    list_images,
-    neighbours,
-    workspace,
-)
+from labeler.store.queries import require
+from labeler.web.common import image_item, label_json, workspace
 from labeler.web.csrf import csrf_token
 from labeler.web.errors import ApiError
 from labeler.web.params import image_filters
@@ -27,10 +21,10 @@ bp = Blueprint("pages", __name__)
 
 
 @bp.get("/")
-def datasets():
+def list_datasets():
     with workspace().sessions() as s:
-        rows = list(s.scalars(select(Dataset).order_by(Dataset.name)))
-        counts = dataset_counts(s, [d.id for d in rows])
+        rows = browsing.list_datasets(s)
+        counts = browsing.dataset_counts(s, [d.id for d in rows])
         items = [
             {"id": d.id, "name": d.name, "counts": counts[d.id], "labels": d.labels} for d in rows
         ]
@@ -42,26 +36,24 @@ def _page_url(dataset_id: int, cursor: int | None) -> str:
     args = {k: v for k, v in request.args.items() if k != "page"}
     if cursor is not None:
         args["page"] = cursor
-    return url_for("pages.dataset", dataset_id=dataset_id, **args)
+    return url_for("pages.show_dataset", dataset_id=dataset_id, **args)
 
 
 @bp.get("/datasets/<int:dataset_id>")
-def dataset(dataset_id: int):
+def show_dataset(dataset_id: int):
     with workspace().sessions() as s:
-        ds = s.get(Dataset, dataset_id)
-        if ds is None:
-            abort(404)
+        ds = require(s, Dataset, dataset_id)
         try:
             filters = image_filters(ds)
         except ApiError as exc:
             abort(400, exc.detail)
-        rows, nxt = list_images(s, ds, **filters)
+        rows, nxt = browsing.list_images(s, ds, **filters)
         label = next((lab for lab in ds.labels if lab.id == filters["label_id"]), None)
         return render_template(
             "dataset.html",
             dataset=ds,
             labels=ds.labels,
-            counts=dataset_counts(s, [ds.id])[ds.id],
+            counts=browsing.dataset_counts(s, [ds.id])[ds.id],
             images=[image_item(im, ds) for im in rows],
             states=IMAGE_STATES,
             filters={
@@ -76,12 +68,10 @@ def dataset(dataset_id: int):
 
 
 @bp.get("/images/<int:image_id>")
-def annotate(image_id: int):
+def annotate_image(image_id: int):
     """The annotator (``templates/annotate.html``, owned by the front-end)."""
     with workspace().sessions() as s:
-        im = s.get(Image, image_id)
-        if im is None:
-            abort(404)
+        im = require(s, Image, image_id)
         ds = im.dataset
         item = image_item(im, ds)
         return render_template(
@@ -97,5 +87,5 @@ def annotate(image_id: int):
             dataset={"id": ds.id, "name": ds.name},
             labels=[label_json(lab) for lab in ds.labels],
             csrf_token=csrf_token(),
-            **neighbours(s, im),
+            **browsing.neighbours(s, im),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import request
 
 from labeler.store.models import IMAGE_STATES, Dataset
+from labeler.store.queries import find_label
 from labeler.web.errors import bad_request, invalid
 
 PAGE_SIZE = 100
@@ -40,14 +41,10 @@ def image_filters(dataset: Dataset) -> dict:
         raise invalid(f"state must be one of {', '.join(IMAGE_STATES)}, got {state!r}")
     label_id = int_arg("label_id", lo=1, hi=2**62)
     name = request.args.get("label", "").strip()
-    if name:
-        matches = [lab.id for lab in dataset.labels if lab.name == name]
-        if not matches:
-            known = ", ".join(lab.name for lab in dataset.labels) or "none"
-            raise invalid(f"unknown label {name!r} in dataset {dataset.name!r} (labels: {known})")
-        label_id = matches[0]
-    elif label_id is not None and label_id not in {lab.id for lab in dataset.labels}:
-        raise invalid(f"label_id {label_id} is not a label of dataset {dataset.name!r}")
+    if name:  # the name wins over label_id
+        label_id = find_label(dataset, name=name).id
+    elif label_id is not None:
+        find_label(dataset, label_id=label_id)
     return {
         "state": state,
         "label_id": label_id,

@@ -8,9 +8,10 @@ from ``static/versions.js``) to ``/datasets/<id>/versions``, which runs
 from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, render_template, request, url_for
-from sqlalchemy import select
 
+from labeler.store.browsing import list_datasets
 from labeler.store.models import Dataset
+from labeler.store.queries import require
 from labeler.web.common import workspace
 from labeler.web.errors import ApiError, bad_request, field, invalid, json_body
 
@@ -20,14 +21,12 @@ WEB_LOCK_TIMEOUT = 30.0  # a browser request should not hang for the CLI's 10 mi
 
 def _datasets() -> list[tuple[int, str]]:
     with workspace().sessions() as s:
-        return [(d.id, d.name) for d in s.scalars(select(Dataset).order_by(Dataset.name))]
+        return [(d.id, d.name) for d in list_datasets(s)]
 
 
 def _dataset_or_404(dataset_id: int) -> tuple[int, str]:
     with workspace().sessions() as s:
-        ds = s.get(Dataset, dataset_id)
-        if ds is None:
-            abort(404, f"no dataset with id {dataset_id}")
+        ds = require(s, Dataset, dataset_id)
         return ds.id, ds.name
 
 
@@ -41,13 +40,13 @@ def _versions(name: str) -> list:
 
 
 @bp.get("/versions")
-def all_versions():
+def list_all_versions():
     items = [{"id": i, "name": n, "versions": _versions(n)} for i, n in _datasets()]
     return render_template("versions.html", datasets=items, dataset=None)
 
 
 @bp.get("/datasets/<int:dataset_id>/versions")
-def dataset_versions(dataset_id: int):
+def list_dataset_versions(dataset_id: int):
     from labeler.versioning.snapshot import gate_text, run_gate
 
     ds_id, name = _dataset_or_404(dataset_id)
@@ -62,7 +61,7 @@ def dataset_versions(dataset_id: int):
 
 
 @bp.get("/datasets/<int:dataset_id>/versions/diff")
-def version_diff(dataset_id: int):
+def show_version_diff(dataset_id: int):
     from labeler.versioning import VersionError
     from labeler.versioning.diff import diff_versions
 
@@ -80,7 +79,7 @@ def version_diff(dataset_id: int):
 
 
 @bp.post("/datasets/<int:dataset_id>/versions")
-def create(dataset_id: int):
+def create_dataset_version(dataset_id: int):
     from labeler.versioning import IncompleteDataset, PushFailed, VersionError, create_version
 
     _, name = _dataset_or_404(dataset_id)
@@ -113,6 +112,6 @@ def create(dataset_id: int):
         "commit": info.commit,
         "counts": info.counts,
         "complete": manifest["completeness"]["complete"],
-        "url": url_for("versions.dataset_versions", dataset_id=dataset_id),
+        "url": url_for("versions.list_dataset_versions", dataset_id=dataset_id),
     }
     return jsonify(body), 201

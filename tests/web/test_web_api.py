@@ -550,7 +550,7 @@ def test_box_json_shape(api, demo_ws):
 
 
 def test_decoded_images_are_cached_between_find_similar_calls(api):
-    from labeler.web import thumbs
+    from labeler import imagecache as thumbs
 
     item = first_image(api)
     ex = exemplar_on(api, item["id"])
@@ -646,9 +646,9 @@ def test_secret_key_persists_so_sessions_survive_restarts(demo_ws):
 
 
 def test_job_cancel_and_recovery(api, demo_ws, web_app):
+    from labeler.store.jobs import owner
     from labeler.store.models import Job
     from labeler.web import create_app
-    from labeler.web.jobs import owner
 
     with demo_ws.sessions.begin() as s:
         stale = Job(kind="propagate", status="running", params={})

@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from flask import Blueprint, jsonify, send_file
-from sqlalchemy import select
 
-from labeler.store.models import Box, Dataset, Image
-from labeler.web import thumbs
-from labeler.web.common import (
-    box_json,
-    dataset_counts,
-    get_or_404,
-    image_item,
-    label_json,
-    list_images,
-    neighbours,
-    workspace,
-)
+from labeler import imagecache
+from labeler.store import browsing
+from labeler.store.models import Dataset, Image
+from labeler.store.queries import require
+from labeler.web.common import box_json, image_item, label_json, workspace
 from labeler.web.csrf import csrf_token
-from labeler.web.errors import invalid, not_found
 from labeler.web.params import image_filters, int_arg
 
 bp = Blueprint("images", __name__)
 
 
 @bp.get("/session")
-def session_info():
+def show_session():
     return jsonify({"csrf_token": csrf_token(), "user": workspace().user})
 
 
@@ -42,54 +30,43 @@ def _dataset_json(ds: Dataset, counts: dict) -> dict:
 
 
 @bp.get("/datasets")
-def datasets():
+def list_datasets():
     with workspace().sessions() as s:
-        rows = list(s.scalars(select(Dataset).order_by(Dataset.name)))
-        counts = dataset_counts(s, [d.id for d in rows])
+        rows = browsing.list_datasets(s)
+        counts = browsing.dataset_counts(s, [d.id for d in rows])
         return jsonify([_dataset_json(d, counts[d.id]) for d in rows])
 
 
 @bp.get("/datasets/<int:dataset_id>")
-def dataset(dataset_id: int):
+def show_dataset(dataset_id: int):
     with workspace().sessions() as s:
-        ds = get_or_404(s, Dataset, dataset_id)
-        return jsonify(_dataset_json(ds, dataset_counts(s, [ds.id])[ds.id]))
+        ds = require(s, Dataset, dataset_id)
+        return jsonify(_dataset_json(ds, browsing.dataset_counts(s, [ds.id])[ds.id]))
 
 
 @bp.get("/datasets/<int:dataset_id>/images")
-def images(dataset_id: int):
+def list_dataset_images(dataset_id: int):
     with workspace().sessions() as s:
-        ds = get_or_404(s, Dataset, dataset_id)
-        rows, nxt = list_images(s, ds, **image_filters(ds))
+        ds = require(s, Dataset, dataset_id)
+        rows, nxt = browsing.list_images(s, ds, **image_filters(ds))
         return jsonify({"items": [image_item(im, ds) for im in rows], "next": nxt})
 
 
 def image_json(s, image: Image) -> dict:
-    boxes = s.scalars(select(Box).where(Box.image_id == image.id).order_by(Box.id))
+    boxes = browsing.image_boxes(s, image.id)
     return {
         **image_item(image, image.dataset),
         "dataset_id": image.dataset_id,
         "version": image.version,
-        **neighbours(s, image),
+        **browsing.neighbours(s, image),
         "boxes": [box_json(b) for b in boxes],
     }
 
 
 @bp.get("/images/<int:image_id>")
-def image(image_id: int):
+def show_image(image_id: int):
     with workspace().sessions() as s:
-        return jsonify(image_json(s, get_or_404(s, Image, image_id)))
-
-
-@contextmanager
-def readable(image: Image) -> Iterator[None]:
-    """A missing file is 404, an unreadable one 422, both naming the image."""
-    try:
-        yield
-    except FileNotFoundError as exc:
-        raise not_found(str(exc)) from None
-    except (OSError, ValueError) as exc:  # truncated or corrupt file, unknown format
-        raise invalid(f"image {image.id} ({image.path}) cannot be read: {exc}") from None
+        return jsonify(image_json(s, require(s, Image, image_id)))
 
 
 def _send(path, mimetype: str):
@@ -99,21 +76,21 @@ def _send(path, mimetype: str):
 
 
 @bp.get("/images/<int:image_id>/file")
-def image_file(image_id: int):
+def send_image_file(image_id: int):
     max_side = int_arg("max", lo=64, hi=65536)
     ws = workspace()
     with ws.sessions() as s:
-        im = get_or_404(s, Image, image_id)
-        with readable(im):
-            path, mimetype = thumbs.display_file(ws, im, max_side)
+        im = require(s, Image, image_id)
+        with imagecache.readable(im):
+            path, mimetype = imagecache.display_file(ws, im, max_side)
     return _send(path, mimetype)
 
 
 @bp.get("/images/<int:image_id>/thumbnail")
-def image_thumbnail(image_id: int):
+def send_thumbnail(image_id: int):
     ws = workspace()
     with ws.sessions() as s:
-        im = get_or_404(s, Image, image_id)
-        with readable(im):
-            path = thumbs.thumbnail(ws, im)
+        im = require(s, Image, image_id)
+        with imagecache.readable(im):
+            path = imagecache.thumbnail(ws, im)
     return _send(path, "image/jpeg")

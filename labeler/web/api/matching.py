@@ -1,48 +1,60 @@
-"""Find similar (this image, synchronous) and Propagate (other images, background job)."""
+"""Find similar (this image, synchronous) and Propagate (other images, background job).
+
+The matching and the proposal rules live in :mod:`labeler.prelabel.interactive` and
+:mod:`labeler.prelabel.propagate`; these views parse the request and shape the answer.
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
-from sqlalchemy import func, select
 
-from labeler.store.models import Dataset, Image, Job
-from labeler.web import propose, thumbs
-from labeler.web.api.images import readable
-from labeler.web.common import box_json, get_or_404, user, workspace
-from labeler.web.errors import field, invalid, json_body
-from labeler.web.jobs import owner
+from labeler.prelabel import interactive, propagate
+from labeler.store import jobs
+from labeler.store.models import Job
+from labeler.store.queries import require
+from labeler.web.common import box_json, user, workspace
+from labeler.web.errors import ApiError, field, json_body
 
 bp = Blueprint("matching", __name__)
 
-MAX_N = 100_000
+
+def _exemplar_args(data: dict, *, default_image: bool) -> dict:
+    """``box_ids`` and ``exemplars`` type-checked (400); the store checks what they name."""
+    box_ids = field(data, "box_ids", "list", required=False, default=[])
+    for box_id in box_ids:
+        if isinstance(box_id, bool) or not isinstance(box_id, int):
+            raise ApiError(400, f"box_ids must be integers, got {box_id!r}")
+    exemplars = []
+    for i, ex in enumerate(field(data, "exemplars", "list", required=False, default=[])):
+        if not isinstance(ex, dict):
+            raise ApiError(400, f"exemplars[{i}] must be an object")
+        exemplars.append(
+            {
+                "image_id": field(ex, "image_id", "int", required=not default_image),
+                "label": field(ex, "label", "str"),
+                **{k: field(ex, k, "number") for k in ("x", "y", "w", "h")},
+            }
+        )
+    return {"box_ids": box_ids, "exemplars": exemplars}
+
+
+def _min_score(data: dict) -> float:
+    return field(data, "min_score", "number", required=False, default=0.5)
 
 
 @bp.post("/images/<int:image_id>/find-similar")
 def find_similar(image_id: int):
     """Exemplars -> proposals on this image, replacing its undecided matcher proposals."""
     data = json_body()
-    who = user()
-    threshold = propose.min_score(data)
-    ws = workspace()
-    with ws.sessions() as s:
-        image = get_or_404(s, Image, image_id)
-        specs = propose.parse_exemplars(s, data, image.dataset, default_image=image)
-        keep = {sp.box_id for sp in specs if sp.box_id is not None}
-        matcher = propose.build_matcher(ws, s, specs, threshold, thumbs.decoded)
-        exclude = propose.exclusions(s, image.id, keep)
-        with readable(image):
-            target = thumbs.decoded(ws, image)
-    try:
-        proposals = matcher.match(target, exclude=exclude)
-    except ValueError as exc:  # e.g. an exemplar larger than this image
-        raise invalid(f"image {image_id}: {exc}") from None
-    params = {**matcher.params, "exemplars": [sp.as_json() for sp in specs]}
-    with ws.sessions.begin() as s:
-        image = get_or_404(s, Image, image_id)
-        new, removed = propose.store_proposals(
-            s, image, proposals, params=params, who=who, keep=keep
-        )
-        return jsonify({"proposals": [box_json(b) for b in new], "removed": removed})
+    new, removed = interactive.find_similar(
+        workspace(),
+        image_id=image_id,
+        who=user(),
+        min_score=_min_score(data),
+        label=field(data, "label", "str", required=False),
+        **_exemplar_args(data, default_image=True),
+    )
+    return jsonify({"proposals": [box_json(b) for b in new], "removed": removed})
 
 
 def job_json(job: Job) -> dict:
@@ -57,62 +69,34 @@ def job_json(job: Job) -> dict:
 
 
 @bp.post("/datasets/<int:dataset_id>/propagate")
-def propagate(dataset_id: int):
-    """``{exemplars | box_ids, scope: next|all, n?, min_score?, after_image_id?}`` -> ``{job_id}``.
-
-    ``next``: the ``n`` (default 10) unfinished images after ``after_image_id``
-    (default: the first exemplar's image); ``all``: every unfinished image
-    but that one.
-    """
+def start_propagate(dataset_id: int):
+    """``{exemplars | box_ids, scope: next|all, n?, min_score?, after_image_id?}`` ->
+    ``{job_id}`` (202); the job runs in the server's :class:`JobRunner` thread."""
     data = json_body()
     who = user()
-    threshold = propose.min_score(data)
-    scope = field(data, "scope", "str", required=False, default="next")
-    if scope not in ("next", "all"):
-        raise invalid(f"scope must be 'next' or 'all', got {scope!r}")
-    n = field(data, "n", "int", required=False, default=10)
-    if not 1 <= n <= MAX_N:
-        raise invalid(f"n must be in [1, {MAX_N}], got {n}")
-    ws = workspace()
-    with ws.sessions.begin() as s:
-        ds = get_or_404(s, Dataset, dataset_id)
-        specs = propose.parse_exemplars(s, data, ds)
-        after = field(data, "after_image_id", "int", required=False, default=specs[0].image_id)
-        cond = propose.target_condition(ds.id, scope=scope, after=after)
-        total = s.scalar(select(func.count()).select_from(Image).where(cond))
-        job = Job(
-            kind="propagate",
-            dataset_id=ds.id,
-            params={
-                "exemplars": [sp.as_json() for sp in specs],
-                "box_ids": [sp.box_id for sp in specs if sp.box_id is not None],
-                "scope": scope,
-                "n": n,
-                "after_image_id": after,
-                "min_score": threshold,
-                "owner": owner(),
-            },
-            status="queued",
-            total=min(total, n) if scope == "next" else total,
-            created_by=who,
+    with workspace().sessions.begin() as s:
+        job = propagate.create_job(
+            s,
+            dataset_id=dataset_id,
+            who=who,
+            min_score=_min_score(data),
+            scope=field(data, "scope", "str", required=False, default="next"),
+            n=field(data, "n", "int", required=False, default=10),
+            after_image_id=field(data, "after_image_id", "int", required=False),
+            **_exemplar_args(data, default_image=False),
         )
-        s.add(job)
-        s.flush()
         job_id = job.id
     current_app.extensions["labeler.jobs"].submit(job_id)
     return jsonify({"job_id": job_id}), 202
 
 
 @bp.get("/jobs/<int:job_id>")
-def job(job_id: int):
+def show_job(job_id: int):
     with workspace().sessions() as s:
-        return jsonify(job_json(get_or_404(s, Job, job_id)))
+        return jsonify(job_json(require(s, Job, job_id)))
 
 
 @bp.post("/jobs/<int:job_id>/cancel")
 def cancel_job(job_id: int):
     with workspace().sessions.begin() as s:
-        job = get_or_404(s, Job, job_id)
-        if job.status in ("queued", "running"):
-            job.status = "cancelled"  # the worker checks between images
-        return jsonify(job_json(job))
+        return jsonify(job_json(jobs.cancel_job(s, job_id)))

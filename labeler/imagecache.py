@@ -1,5 +1,8 @@
 """Thumbnails, browser-friendly display copies, and a small cache of decoded images.
 
+Shared by the web views (files, thumbnails) and interactive prelabel (decoded pixels), so
+it lives outside both.
+
 Derived files live under ``.labeler/thumbs/<sha256[:2]>/`` and are keyed by
 the image's content hash, so they are made once, survive renames and are
 never served for another image's content. They are written to a temporary
@@ -9,18 +12,20 @@ name and renamed into place, so a crash or a concurrent request never leaves
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageOps
 
+from labeler.fileio import atomic_write
+from labeler.imageio import read_image
 from labeler.store.models import Image
+from labeler.store.queries import InvalidInput, NotFound
 from labeler.workspace import Workspace
 
 THUMB_SIZE = 256
@@ -42,6 +47,18 @@ def source_path(ws: Workspace, image: Image) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"image {image.id}: file {image.path} is missing")
     return path
+
+
+@contextmanager
+def readable(image: Image) -> Iterator[None]:
+    """A missing file is :class:`NotFound`, an unreadable one :class:`InvalidInput`, both
+    naming the image."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise NotFound(str(exc)) from None
+    except (OSError, ValueError) as exc:  # truncated or corrupt file, unknown format
+        raise InvalidInput(f"image {image.id} ({image.path}) cannot be read: {exc}") from None
 
 
 def _cache_file(ws: Workspace, image: Image, suffix: str) -> Path:
@@ -69,15 +86,8 @@ def _open(path: Path, draft: int | None = None) -> PILImage.Image:
 
 
 def _write_atomic(target: Path, img: PILImage.Image, fmt: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            img.save(fh, format=fmt, **({"quality": 85} if fmt == "JPEG" else {}))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    options = {"quality": 85} if fmt == "JPEG" else {}
+    atomic_write(target, lambda fh: img.save(fh, format=fmt, **options))
 
 
 def thumbnail(ws: Workspace, image: Image, size: int = THUMB_SIZE) -> Path:
@@ -113,20 +123,15 @@ def display_file(ws: Workspace, image: Image, max_side: int | None = None) -> tu
     return target, f"image/{fmt.lower()}"
 
 
-def read_pixels(path: str) -> np.ndarray:
-    try:
-        from labeler.imageio import read_image
-    except ModuleNotFoundError:  # imageio not landed: OpenCV applies EXIF orientation too
-        arr = cv2.imread(path, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
-        if arr is None:
-            raise ValueError(f"cannot read image {path}") from None
-        return arr
-    return read_image(path)
+def read_pixels(ws: Workspace, image: Image) -> np.ndarray:
+    """The decoded pixels of ``image``, not cached (a long job would evict the images the
+    annotator is working on)."""
+    return read_image(source_path(ws, image))
 
 
 @lru_cache(maxsize=8)
 def _decoded(path: str, sha256: str) -> np.ndarray:
-    arr = read_pixels(path)
+    arr = read_image(path)
     arr.flags.writeable = False  # shared between requests: nobody may modify it
     return arr
 

@@ -1,0 +1,195 @@
+"""Find similar: exemplars named in the annotator -> proposals on one image.
+
+Shared with Propagate (:mod:`labeler.prelabel.propagate`): resolving exemplars, the
+matcher cache and the proposal swap. Matching runs outside any database transaction (it
+takes tens of ms and SQLite has one writer); only reading the exemplars and swapping the
+proposals are transactions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from labeler import imagecache
+from labeler.matching import XYWH, Exemplar, Matcher, Proposal
+from labeler.store.models import Box, Dataset, Image
+from labeler.store.proposals import (
+    drop_decided,
+    matcher_exclusions,
+    replace_proposals,
+    standing_boxes,
+)
+from labeler.store.queries import InvalidBox, InvalidInput, NotFound, require, validate_box
+from labeler.workspace import Workspace
+
+MAX_EXEMPLARS = 50
+MATCHER_CACHE = 16
+
+
+@dataclass(frozen=True)
+class ExemplarSpec:
+    """An exemplar as the request named it: a box on an image of the dataset."""
+
+    image_id: int
+    box: XYWH
+    label: str
+    box_id: int | None = None
+
+    def as_json(self) -> dict:
+        return {"image_id": self.image_id, "box": list(self.box), "label": self.label}
+
+
+def check_min_score(value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise InvalidInput(f"min_score must be in [0, 1], got {value}")
+    return float(value)
+
+
+def _spec_from_box(box: Box, dataset_id: int) -> ExemplarSpec:
+    if box.image.dataset_id != dataset_id:
+        raise InvalidInput(f"box {box.id} belongs to another dataset")
+    return ExemplarSpec(box.image_id, box.xywh, box.label.name, box.id)
+
+
+def resolve_exemplars(
+    s: Session,
+    dataset: Dataset,
+    *,
+    box_ids: Sequence[int] = (),
+    exemplars: Sequence[dict] = (),
+    label: str | None = None,
+    default_image: Image | None = None,
+) -> list[ExemplarSpec]:
+    """Exemplars from ``box_ids`` and/or ``exemplars`` (``{image_id?, x, y, w, h, label}``).
+
+    Without either, every accepted box of ``default_image`` (of ``label`` if given) is an
+    exemplar. Raises :class:`NotFound` or :class:`InvalidInput`.
+    """
+    specs = [_spec_from_box(require(s, Box, box_id), dataset.id) for box_id in box_ids]
+    labels = {lab.name for lab in dataset.labels}
+    for i, ex in enumerate(exemplars):
+        image_id = ex.get("image_id")
+        image = default_image if image_id is None else s.get(Image, image_id)
+        if image is None or image.dataset_id != dataset.id:
+            raise NotFound(f"exemplars[{i}]: no image {image_id} in dataset {dataset.name!r}")
+        if ex["label"] not in labels:
+            raise InvalidInput(
+                f"exemplars[{i}]: unknown label {ex['label']!r} (labels: {sorted(labels)})"
+            )
+        try:
+            box = validate_box(*(ex[k] for k in "xywh"), width=image.width, height=image.height)
+        except InvalidBox as exc:
+            raise InvalidInput(f"exemplars[{i}] on image {image.id}: {exc}") from None
+        specs.append(ExemplarSpec(image.id, box, ex["label"]))
+    if not specs and default_image is not None:
+        q = select(Box).where(Box.image_id == default_image.id, Box.status == "accepted")
+        specs = [
+            _spec_from_box(b, dataset.id)
+            for b in s.scalars(q.order_by(Box.id))
+            if label is None or b.label.name == label
+        ]
+    if not specs:
+        raise InvalidInput("no exemplars: select boxes, give box_ids or exemplars, or accept a box")
+    if len(specs) > MAX_EXEMPLARS:
+        raise InvalidInput(f"at most {MAX_EXEMPLARS} exemplars, got {len(specs)}")
+    return specs
+
+
+_MATCHERS: OrderedDict[tuple, Matcher] = OrderedDict()
+_MATCHERS_LOCK = threading.Lock()
+Reader = Callable[[Workspace, Image], np.ndarray]
+
+
+def build_matcher(
+    ws: Workspace, s: Session, specs: Sequence[ExemplarSpec], threshold: float, read: Reader
+) -> Matcher:
+    """A Matcher for ``specs``; ``read(ws, image)`` decodes an image. Bad exemplars ->
+    :class:`InvalidInput`.
+
+    Matchers are cached by exemplar content (image hash, box, label) and threshold:
+    pressing F again, or Propagate after F, skips building the template bank.
+    """
+    images = {sp.image_id: s.get(Image, sp.image_id) for sp in specs}
+    key = (tuple((images[sp.image_id].sha256, sp.box, sp.label) for sp in specs), threshold)
+    with _MATCHERS_LOCK:
+        if key in _MATCHERS:
+            _MATCHERS.move_to_end(key)
+            return _MATCHERS[key]
+    exemplars = []
+    for spec in specs:
+        try:
+            pixels = read(ws, images[spec.image_id])
+            exemplars.append(Exemplar(image=pixels, box=spec.box, label=spec.label))
+        except (OSError, ValueError) as exc:  # unreadable file, box too small or flat
+            raise InvalidInput(f"exemplar on image {spec.image_id}: {exc}") from None
+    matcher = Matcher(exemplars, min_score=threshold)
+    with _MATCHERS_LOCK:
+        _MATCHERS[key] = matcher
+        while len(_MATCHERS) > MATCHER_CACHE:
+            _MATCHERS.popitem(last=False)
+    return matcher
+
+
+def match_image(
+    ws: Workspace,
+    matcher: Matcher,
+    image_id: int,
+    *,
+    labels: set[str],
+    keep: set[int],
+    read: Reader,
+) -> list[Proposal]:
+    """The matcher's proposals of ``labels`` on image ``image_id`` that the one rule lets
+    through. A missing file is :class:`NotFound`, an unreadable one :class:`InvalidInput`."""
+    with ws.sessions() as s:
+        image = require(s, Image, image_id)
+        standing = standing_boxes(s, image_id, keep)
+        with imagecache.readable(image):
+            pixels = read(ws, image)
+    # Matcher.match has one exclusion list for every label: rejected boxes go in only when
+    # they rule out every label matched; the rest are dropped after matching.
+    every, by_label = matcher_exclusions(standing, labels)
+    exclude = every + (by_label.get(next(iter(labels)), []) if len(labels) == 1 else [])
+    try:
+        found = matcher.match(pixels, exclude=exclude)
+    except ValueError as exc:  # e.g. an exemplar larger than this image
+        raise InvalidInput(f"image {image_id}: {exc}") from None
+    return drop_decided(found, standing)
+
+
+def find_similar(
+    ws: Workspace,
+    *,
+    image_id: int,
+    who: str,
+    min_score: float,
+    box_ids: Sequence[int] = (),
+    exemplars: Sequence[dict] = (),
+    label: str | None = None,
+) -> tuple[list[Box], list[int]]:
+    """Exemplars -> proposals on image ``image_id``, replacing its undecided matcher
+    proposals; returns the new boxes (detached, readable) and the removed ids."""
+    threshold = check_min_score(min_score)
+    with ws.sessions() as s:
+        image = require(s, Image, image_id)
+        specs = resolve_exemplars(
+            s, image.dataset, box_ids=box_ids, exemplars=exemplars, label=label,
+            default_image=image,
+        )  # fmt: skip
+        matcher = build_matcher(ws, s, specs, threshold, imagecache.decoded)
+    keep = {sp.box_id for sp in specs if sp.box_id is not None}
+    labels = {sp.label for sp in specs}
+    proposals = match_image(
+        ws, matcher, image_id, labels=labels, keep=keep, read=imagecache.decoded
+    )
+    params = {**matcher.params, "exemplars": [sp.as_json() for sp in specs]}
+    with ws.sessions.begin() as s:
+        image = require(s, Image, image_id)
+        return replace_proposals(s, image, proposals, params=params, who=who, keep=keep)
