@@ -22,11 +22,13 @@ traceback; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 
 import click
 
-# Imported lazily by name: `labeler match` must not pay for SQLAlchemy and Alembic.
+# By name, looked up in sys.modules: an exception can only be an instance of a class whose
+# module is loaded, and `labeler match` must not pay for SQLAlchemy and Alembic.
 USER_ERRORS = (
     "labeler.workspace:WorkspaceError",
     "labeler.store.queries:NotFound",
@@ -49,15 +51,11 @@ workspace_option = click.option(
 def _is_user_error(exc: BaseException) -> bool:
     if isinstance(exc, BUILTIN_USER_ERRORS):
         return True
-    import importlib
-    import sys
-
     for spec in USER_ERRORS:
-        module, name = spec.split(":")
-        if module in sys.modules or module.startswith("labeler."):
-            cls = getattr(importlib.import_module(module), name)
-            if isinstance(exc, cls):
-                return True
+        module_name, name = spec.split(":")
+        module = sys.modules.get(module_name)
+        if module is not None and isinstance(exc, getattr(module, name)):
+            return True
     return False
 
 

@@ -6,7 +6,6 @@ small thread pool keeps the disk busy without the cost of processes.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -14,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labeler.completeness.sql import Row
+from labeler.fileio import sha256_file
 
-CHUNK = 1 << 20
 FILE_CHECKS = ("files_missing", "files_unreadable", "files_changed", "files_size_mismatch")
 
 
@@ -28,15 +27,6 @@ class StoredImage:
     sha256: str
     width: int
     height: int
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify_one(image: StoredImage, abspath: Path, *, max_pixels: int) -> tuple[str, str] | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -18,6 +17,10 @@ from typing import Any
 
 import click
 
+from labeler.fileio import atomic_write_text
+from labeler.formats.coco import to_coco
+from labeler.formats.labelstudio import to_tasks
+from labeler.formats.records import BoxRecord, DatasetRecord, ImageRecord
 from labeler.matching import MATCHER_VERSION
 from labeler.prelabel.execute import ExemplarBank, Result, Task, run_tasks
 from labeler.prelabel.exemplars import ExemplarFileError, load_exemplar_file
@@ -88,13 +91,8 @@ def batch_prelabel(
     return bank.labels, sorted(results, key=lambda r: str(r.id)), summary
 
 
-def labelstudio_tasks(
-    labels: Sequence[str], results: Sequence[Result], *, image_prefix: str = DEFAULT_PREFIX
-) -> list[dict[str, Any]]:
-    """Label Studio tasks: one per image, its proposals as one prediction."""
-    from labeler.formats.labelstudio import to_tasks
-    from labeler.formats.records import BoxRecord, DatasetRecord, ImageRecord
-
+def to_records(labels: Sequence[str], results: Sequence[Result]) -> DatasetRecord:
+    """The run as a :class:`DatasetRecord`: one image per result, its proposals scored."""
     images = tuple(
         ImageRecord(
             path=str(r.id),
@@ -110,46 +108,20 @@ def labelstudio_tasks(
         )
         for r in results
     )
-    return to_tasks(DatasetRecord("batch", tuple(labels), images), image_prefix=image_prefix)
+    return DatasetRecord("batch", tuple(labels), images)
+
+
+def labelstudio_tasks(
+    labels: Sequence[str], results: Sequence[Result], *, image_prefix: str = DEFAULT_PREFIX
+) -> list[dict[str, Any]]:
+    """Label Studio tasks: one per image, its proposals as one prediction."""
+    return to_tasks(to_records(labels, results), image_prefix=image_prefix)
 
 
 def coco_detections(labels: Sequence[str], results: Sequence[Result]) -> dict[str, Any]:
     """COCO detection JSON; every proposal is an annotation with its ``score``."""
-    categories = [{"id": i + 1, "name": name, "supercategory": ""} for i, name in enumerate(labels)]
-    index = {name: i + 1 for i, name in enumerate(labels)}
-    images, annotations = [], []
-    for n, r in enumerate(results, start=1):
-        images.append({"id": n, "file_name": str(r.id), "width": r.width, "height": r.height})
-        for p in r.proposals:
-            x, y, w, h = p.box
-            annotations.append(
-                {
-                    "id": len(annotations) + 1,
-                    "image_id": n,
-                    "category_id": index[p.label],
-                    "bbox": [x, y, w, h],
-                    "area": w * h,
-                    "iscrowd": 0,
-                    "score": p.score,
-                }
-            )
-    info = {"description": f"Labeler batch prelabel ({MATCHER_VERSION})", "version": "1.0"}
-    return {"info": info, "images": images, "categories": categories, "annotations": annotations}
-
-
-def write_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temp file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    description = f"Labeler batch prelabel ({MATCHER_VERSION})"
+    return to_coco(to_records(labels, results), detections=True, description=description)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -195,7 +167,7 @@ def cli(images_dir, exemplars, out, fmt, min_score, workers, dask, image_prefix,
         doc: Any = coco_detections(labels, results)
     else:
         doc = labelstudio_tasks(labels, results, image_prefix=image_prefix)
-    write_atomic(out, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    atomic_write_text(out, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
     click.echo(summary.table())
     click.echo(f"wrote {out} ({fmt}, {len(results)} images)")
     if summary.failed:

@@ -5,6 +5,10 @@ then :func:`write_files` writes them into a hidden temporary folder inside
 ``out_dir`` and moves each one into place with :func:`os.replace`. A killed
 export therefore leaves only whole files (old or new) and at most a hidden
 ``.labeler-tmp-*`` folder, never a truncated JSON or XML.
+
+This is :func:`labeler.fileio.atomic_write` for a set of files: the same rule (temporary
+file on the same file system, then :func:`os.replace`, no fsync), but every file is staged
+before the first one is moved, so an export that fails while writing leaves all old files.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ def write_files(out_dir: str | os.PathLike, files: Mapping[str, str]) -> list[Pa
         for i, (rel, text) in enumerate(zip(rels, files.values(), strict=True)):
             tmp_file = Path(tmp) / f"{i}{rel.suffix}"
             with open(tmp_file, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(text)  # no fsync: guards against a killed process, not power loss
+                fh.write(text)
             staged.append((tmp_file, out.joinpath(*rel.parts)))
         for tmp_file, final in staged:
             final.parent.mkdir(parents=True, exist_ok=True)

@@ -37,34 +37,38 @@ from labeler.formats.records import (
 FILE = "annotations.json"
 
 
-def to_coco(records: DatasetRecord) -> dict[str, Any]:
+def to_coco(
+    records: DatasetRecord, *, detections: bool = False, description: str | None = None
+) -> dict[str, Any]:
+    """The COCO document of ``records``: ground truth (accepted boxes) by default.
+
+    ``detections=True`` makes a detection result instead (``scripts/prelabel.py --format
+    coco``): every proposal with its ``score``, no ``labeler_state`` nor ``segmentation``.
+    """
     index = records.label_index()
     categories = [{"id": i + 1, "name": n, "supercategory": ""} for n, i in index.items()]
     images, annotations = [], []
     for n, image in enumerate(records.images, start=1):
         image_id = image.image_id if image.image_id is not None else n
-        images.append(
-            {
-                "id": image_id,
-                "file_name": image.path,
-                "width": image.width,
-                "height": image.height,
-                "labeler_state": image.state,
+        entry = {"id": image_id, "file_name": image.path, "width": image.width,
+                 "height": image.height}  # fmt: skip
+        if not detections:
+            entry["labeler_state"] = image.state
+        images.append(entry)
+        for box in image.proposed if detections else image.accepted:
+            ann = {
+                "id": len(annotations) + 1,
+                "image_id": image_id,
+                "category_id": index[box.label] + 1,
+                "bbox": [box.x, box.y, box.w, box.h],
+                "area": box.w * box.h,
+                "iscrowd": 0,
             }
-        )
-        for box in image.accepted:
-            annotations.append(
-                {
-                    "id": len(annotations) + 1,
-                    "image_id": image_id,
-                    "category_id": index[box.label] + 1,
-                    "bbox": [box.x, box.y, box.w, box.h],
-                    "area": box.w * box.h,
-                    "iscrowd": 0,
-                    "segmentation": [],
-                }
-            )
-    info = {"description": f"Labeler dataset {records.name}", "version": "1.0"}
+            ann.update({"score": box.score} if detections else {"segmentation": []})
+            annotations.append(ann)
+    if description is None:
+        description = f"Labeler dataset {records.name}"
+    info = {"description": description, "version": "1.0"}
     return {"info": info, "images": images, "categories": categories, "annotations": annotations}
 
 

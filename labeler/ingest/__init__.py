@@ -15,6 +15,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+# Kept on purpose (not scaffolding): every area has landed, but the lazy names keep
+# worker start-up and `labeler` CLI start-up free of SQLAlchemy, Alembic and the store.
 _EXPORTS = {
     "IngestReport": "labeler.ingest.core",
     "check_dataset_name": "labeler.ingest.core",

@@ -2,33 +2,28 @@
 
 :func:`check_and_stage` hashes the bytes, recognises the format by content, reads the
 header (size, EXIF orientation) and refuses too many pixels before decoding, then
-decodes every pixel with OpenCV - the decoder :func:`labeler.imageio.read_image` uses,
-with the same rules (truncated JPEGs, 8/16-bit only, header size = decoded size), so
-what ingest accepts the matcher and the web UI can read. Only a verified file is
+decodes every pixel - all with :mod:`labeler.imageio`'s rules (``read_header``,
+``decode_pixels``: the ones :func:`~labeler.imageio.read_image` applies), so what ingest
+accepts the matcher and the web UI can read. Only a verified file is
 written, to a hidden temporary file beside its destination; the caller moves it into
 place with ``os.replace`` (or deletes it), so no half-written image is ever visible.
 
 All of this works on the bytes in memory: a file is read once and decoded once.
-(``PIL.Image.getexif`` decodes a whole PNG to look for a trailing eXIf chunk, which
-would double the cost; PNG orientation is taken from an eXIf chunk before the pixels.)
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import re
 import uuid
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-ORIENTATION_TAG = 0x0112
+from labeler.imageio import ImageReadError, decode_pixels, read_header
+
 PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "tiff": "TIFF", "bmp": "BMP", "webp": "WEBP"}
 
 # Leading bytes of the formats Labeler accepts (sniffed, never trusted from the extension).
@@ -74,62 +69,15 @@ def sniff_format(head: bytes) -> str | None:
     return next((fmt for magic, fmt in MAGIC if head.startswith(magic)), None)
 
 
-class Refused(ValueError):
-    """A file that is not an acceptable image; the message is the reason."""
+def verify(data: bytes, fmt: str, *, max_pixels: int) -> tuple[int, int]:
+    """Displayed ``(width, height)`` of a file's bytes after decoding every pixel.
 
-
-def read_header(data: bytes, fmt: str, *, max_pixels: int) -> tuple[int, int]:
-    """Displayed ``(width, height)`` from the header; refuses more than ``max_pixels``."""
-    try:
-        with warnings.catch_warnings():
-            # Pillow's own bomb limit only warns below 2x; max_pixels is the one that decides.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=[PIL_FORMATS[fmt], "MPO"])
-            width, height = im.size
-            if fmt == "png":
-                raw = im.info.get("exif")
-                exif = Image.Exif()
-                if raw:
-                    exif.load(raw)
-            else:
-                exif = im.getexif()
-            orientation = int(exif.get(ORIENTATION_TAG, 1) or 1)
-    except Image.DecompressionBombError as exc:
-        declared = re.search(r"\((\d+) pixels\)", str(exc))
-        size = f"{declared.group(1)} pixels" if declared else "too many pixels"
-        raise Refused(
-            f"refused before decoding: declares {size}, more than max_pixels={max_pixels}"
-        ) from None
-    except UnidentifiedImageError:
-        raise Refused(f"not a readable {fmt.upper()} image (unrecognised header)") from None
-    except (OSError, SyntaxError, ValueError, TypeError) as exc:
-        raise Refused(f"unreadable {fmt.upper()} header ({exc})") from None
-    if width * height > max_pixels:
-        raise Refused(
-            f"refused before decoding: {width}x{height} = {width * height} pixels, "
-            f"more than max_pixels={max_pixels}"
-        )
-    if width <= 0 or height <= 0:
-        raise Refused(f"declares an empty image ({width}x{height})")
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
-
-
-def decode(data: bytes, fmt: str, width: int, height: int) -> None:
-    """Decode every pixel; refuse what :func:`labeler.imageio.read_image` would refuse."""
-    if fmt == "jpeg" and data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
-        # libjpeg fills a truncated JPEG with grey and only prints a warning
-        raise Refused("truncated JPEG (no end-of-image marker)")
-    try:
-        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    except cv2.error as exc:
-        raise Refused(f"cannot decode {fmt.upper()} ({exc.msg.strip()})") from None
-    if pixels is None:
-        raise Refused(f"cannot decode {fmt.upper()} (corrupt or truncated)")
-    if pixels.dtype not in (np.uint8, np.uint16):
-        raise Refused(f"unsupported pixel type {pixels.dtype} (want 8 or 16 bit)")
-    stored = pixels.shape[1::-1]
-    if stored not in ((width, height), (height, width)):
-        raise Refused(f"decoded {stored[0]}x{stored[1]}, header says {width}x{height}")
+    The header and decoding rules are :mod:`labeler.imageio`'s (the same as ``read_image``);
+    the sniffed ``fmt`` picks the Pillow parser. Raises :class:`ImageReadError`.
+    """
+    header = read_header(data, max_pixels=max_pixels, formats=(PIL_FORMATS[fmt], "MPO"))
+    decode_pixels(data, header)
+    return header.displayed_size
 
 
 def check_and_stage(task: Task, *, max_pixels: int) -> Checked:
@@ -156,10 +104,9 @@ def check_and_stage(task: Task, *, max_pixels: int) -> Checked:
     if fmt is None:
         return rejected("not a PNG, JPEG, TIFF, BMP or WebP image (by content)")
     try:
-        width, height = read_header(data, fmt, max_pixels=max_pixels)
-        decode(data, fmt, width, height)
-    except Refused as exc:
-        return rejected(str(exc))
+        width, height = verify(data, fmt, max_pixels=max_pixels)
+    except ImageReadError as exc:
+        return rejected(exc.reason)
     dest = Path(task.dest)
     tmp = dest.with_name(f".{dest.name[:200]}.{uuid.uuid4().hex[:12]}.part")
     try:

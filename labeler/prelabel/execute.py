@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from labeler.matching import Matcher, Proposal, nms, single_threaded
-from labeler.matching.geometry import Box
+from labeler.matching import XYWH, Matcher, Proposal, clip_box, nms, single_threaded
 from labeler.prelabel.exemplars import ExemplarCrop
 
 BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -74,8 +73,8 @@ class Task:
 
     id: object
     path: str
-    exclude: tuple[Box, ...] = ()
-    exclude_by_label: Mapping[str, tuple[Box, ...]] = field(default_factory=dict)
+    exclude: tuple[XYWH, ...] = ()
+    exclude_by_label: Mapping[str, tuple[XYWH, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -122,16 +121,6 @@ def _cached_matcher(bank: ExemplarBank, label: str | None) -> Matcher:
     return matcher
 
 
-def clip_proposal(p: Proposal, width: int, height: int) -> Proposal | None:
-    """``p`` with its box clipped to the image; None when less than 1 px is left."""
-    x, y, w, h = p.box
-    x0, y0 = max(x, 0.0), max(y, 0.0)
-    x1, y1 = min(x + w, float(width)), min(y + h, float(height))
-    if x1 - x0 < 1.0 or y1 - y0 < 1.0:
-        return None
-    return Proposal(box=(x0, y0, x1 - x0, y1 - y0), label=p.label, score=p.score)
-
-
 def match_task(bank: ExemplarBank, image: np.ndarray, task: Task) -> list[Proposal]:
     """Proposals for one image, best first, honouring both kinds of exclusion."""
     per_label = {lab: boxes for lab, boxes in task.exclude_by_label.items() if boxes}
@@ -164,8 +153,11 @@ def propose(bank: ExemplarBank, task: Task) -> Result:
         found = match_task(bank, image, task)
     except (ValueError, OSError) as exc:
         return Result(task.id, task.path, error=str(exc), cpu=time.thread_time() - start)
-    clipped = (clip_proposal(p, width, height) for p in found)
-    kept = tuple(p for p in clipped if p is not None)
+    # Proposals overhang the edge by up to half the template: keep the part inside (>= 1 px).
+    clipped = ((p, clip_box(p.box, width=width, height=height)) for p in found)
+    kept = tuple(
+        Proposal(box=box, label=p.label, score=p.score) for p, box in clipped if box is not None
+    )
     return Result(task.id, task.path, kept, width, height, None, time.thread_time() - start)
 
 

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from labeler.matching import Exemplar
-from labeler.matching.geometry import Box
+from labeler.matching import XYWH, Exemplar
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,7 +24,7 @@ class ExemplarCrop:
     provenance (image, box, label, box id) stored beside the proposals it produces."""
 
     crop: np.ndarray
-    box: Box
+    box: XYWH
     label: str
     ref: Mapping
 
@@ -33,7 +32,7 @@ class ExemplarCrop:
         return Exemplar(image=self.crop, box=self.box, label=self.label)
 
 
-def exemplar_crop(image: np.ndarray, box: Box, label: str, *, ref: Mapping) -> ExemplarCrop:
+def exemplar_crop(image: np.ndarray, box: XYWH, label: str, *, ref: Mapping) -> ExemplarCrop:
     """Validate an exemplar on its whole image, then keep only the pixels its box covers.
 
     NCC is invariant to a linear intensity change, so the crop matches like the

@@ -7,6 +7,10 @@ Three steps: gather the exemplars (the dataset's exemplar boxes or a JSON file,
 own (:mod:`labeler.prelabel.storage`): re-runs replace rather than duplicate, a killed run is
 finished by running again, and decided boxes are never touched nor proposed over. A
 ``Job`` row records the parameters and the progress.
+
+For tests: ``LABELER_TEST_STOP_AFTER=N`` makes the run crash (SIGKILL) right after the N-th
+image is committed (:mod:`labeler.testhooks`), so a kill-and-resume test stops at a known
+point whatever the machine's speed.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import numpy as np
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from labeler import testhooks
+from labeler.matching import clip_box
 from labeler.prelabel.execute import ExemplarBank, Result, run_tasks
 from labeler.prelabel.exemplars import ExemplarCrop, exemplar_crop, load_exemplar_file
 from labeler.prelabel.storage import JOB_KIND, count_done, plan_tasks, store_result
@@ -29,14 +35,6 @@ from labeler.store.jobs import fail_orphaned
 from labeler.store.models import Box, Dataset, Image, Job
 from labeler.store.queries import ensure_labels, get_dataset
 from labeler.workspace import Workspace
-
-
-def clip_box(box, width: int, height: int) -> tuple[float, float, float, float]:
-    """``box`` clipped to the image: stored boxes may overhang the edge by half a pixel."""
-    x, y, w, h = box
-    x0, y0 = max(x, 0.0), max(y, 0.0)
-    return x0, y0, min(x + w, width) - x0, min(y + h, height) - y0
-
 
 PROGRESS_EVERY = 0.25  # seconds between Job.done updates
 
@@ -66,7 +64,11 @@ def dataset_exemplars(
             cache[path] = read_image(ws.abspath(path))
         ref = {"box_id": box.id, "image": path, "box": list(box.xywh), "label": box.label.name}
         try:
-            xywh = clip_box(box.xywh, *cache[path].shape[1::-1])
+            height, width = cache[path].shape[:2]
+            # Stored boxes may overhang the edge by half a pixel: keep the part inside.
+            xywh = clip_box(box.xywh, width=width, height=height)
+            if xywh is None:
+                raise ValueError(f"box {box.xywh} lies outside the {width}x{height} image")
             crops.append(exemplar_crop(cache[path], xywh, box.label.name, ref=ref))
         except ValueError as exc:
             raise PrelabelError(f"exemplar box {box.id} on {path}: {exc}") from exc
@@ -163,6 +165,7 @@ def prelabel(
         if on_start is not None:
             on_start(len(tasks))
         uncounted, counted_at = 0, time.monotonic()
+        committed, stop_after = 0, testhooks.stop_after()
         # One connection for the run, one transaction per image: a Session per image
         # costs more than the SQL it sends.
         with ws.engine.connect() as conn:
@@ -185,6 +188,9 @@ def prelabel(
                     if time.monotonic() - counted_at >= PROGRESS_EVERY:
                         count_done(conn, job_id, uncounted)
                         uncounted, counted_at = 0, time.monotonic()
+                committed += 1
+                if committed == stop_after:
+                    testhooks.crash()
                 if stored is None and result.error is None:
                     summary.skipped += 1
                 else:

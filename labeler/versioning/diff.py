@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labeler.matching import iou
 from labeler.versioning.repo import VersionError, git, version_lock
 from labeler.versioning.versions import get_version
 from labeler.workspace import Workspace
@@ -113,18 +114,10 @@ def coco_boxes(doc: dict) -> dict[str, list[tuple[str, tuple[float, ...]]]]:
     return out
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
-
-
 def _pair(old: list, new: list, accept) -> list[tuple[int, int]]:
     """Greedy one-to-one pairing of unmatched boxes, best IoU first, where ``accept`` allows."""
     candidates = sorted(
-        ((_iou(o[1], n[1]), i, j) for i, o in enumerate(old) for j, n in enumerate(new)),
+        ((iou(o[1], n[1]), i, j) for i, o in enumerate(old) for j, n in enumerate(new)),
         reverse=True,
     )
     used_old, used_new, pairs = set(), set(), []

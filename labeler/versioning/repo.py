@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from labeler import testhooks
 from labeler.workspace import CONFIG_DIR, Workspace
 
 LOCK_FILE = "version.lock"
@@ -39,7 +40,9 @@ class VersionError(RuntimeError):
 
 
 class _Phases:
-    """Logs (DEBUG, logger ``labeler.versioning``) how long each step took: see bench_version."""
+    """Logs (DEBUG, logger ``labeler.versioning``) how long each step took: see bench_version.
+
+    Each finished step is also a crash point for the kill tests (:mod:`labeler.testhooks`)."""
 
     def __init__(self, what: str) -> None:
         self.what, self.last = what, time.perf_counter()
@@ -50,6 +53,7 @@ class _Phases:
             "%s: %s took %.2f s", self.what, step, now - self.last
         )
         self.last = now
+        testhooks.crash_at(step)
 
 
 # --- running git and DVC -------------------------------------------------------------------

@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from sqlalchemy import Text, cast, func, select
 
 from labeler import __version__
+from labeler.fileio import sha256_file
 from labeler.store.models import Box, Image, Job, LabelClass
 from labeler.store.queries import get_dataset
 from labeler.workspace import Workspace
@@ -198,14 +199,6 @@ def matcher_runs(ws: Workspace, name: str) -> list[dict]:
     return sorted(runs, key=lambda r: (r["source"], r["job_id"] or 0, json.dumps(r["params"])))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def dataset_file_hashes(ws: Workspace, name: str) -> dict[str, str]:
     """sha256 of every file under ``datasets/NAME`` but ``labels/``, keyed relative to it.
 
@@ -235,7 +228,7 @@ def dataset_file_hashes(ws: Workspace, name: str) -> dict[str, str]:
             else:
                 todo[rel] = Path(dirpath) / fname
     with ThreadPoolExecutor(max_workers=4) as pool:
-        out.update(zip(todo, pool.map(_sha256, todo.values()), strict=True))
+        out.update(zip(todo, pool.map(sha256_file, todo.values()), strict=True))
     return out
 
 

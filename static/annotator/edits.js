@@ -19,13 +19,6 @@ function meta(box, data) {
   if (box.score == null && data.score != null) box.score = data.score;
 }
 
-function boxesIn(data) {
-  if (Array.isArray(data)) return data;
-  if (data && Array.isArray(data.boxes)) return data.boxes;
-  if (data && Array.isArray(data.updated)) return data.updated;
-  return null;
-}
-
 export function createEdits({ state, api, redraw }) {
   const imagePath = () => `/images/${state.image.id}`;
 
@@ -42,12 +35,8 @@ export function createEdits({ state, api, redraw }) {
     if (status !== "accepted") Object.assign(body, { status, score: box.score });
     api.enqueue(async () => {
       const data = await api.post(`${imagePath()}/boxes`, body);
-      meta(box, data);
+      meta(box, data); // created with the status sent: no second call to restore it
       if (status === "accepted" && state.image.state === "new") state.image.state = "in_progress";
-      if (data && data.status && data.status !== status) {
-        // The server creates accepted boxes; restore a re-created proposal's status.
-        meta(box, await api.patch(`/boxes/${box.id}`, { status, version: box.version }));
-      }
     });
   }
 
@@ -66,10 +55,9 @@ export function createEdits({ state, api, redraw }) {
     });
   }
 
-  async function syncVersions(boxes, data) {
-    let list = boxesIn(data);
-    if (!list) list = (await api.get(imagePath())).boxes || [];
-    for (const item of list) {
+  function syncVersions(boxes, data) {
+    // POST /boxes/decide answers {boxes: [...]}, every decided box with its new version.
+    for (const item of data.boxes) {
       const box = boxByServerId(state, item.id);
       if (box && boxes.includes(box)) box.version = item.version;
     }
@@ -80,7 +68,7 @@ export function createEdits({ state, api, redraw }) {
       const saved = boxes.filter((b) => b.id != null);
       if (!saved.length) return;
       const body = { ids: saved.map((b) => b.id), versions: saved.map((b) => b.version), status };
-      await syncVersions(boxes, await api.post("/boxes/decide", body));
+      syncVersions(boxes, await api.post("/boxes/decide", body));
     });
   }
 

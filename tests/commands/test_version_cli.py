@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from labeler.cli import cli
 from labeler.store.models import Box, Image
+from labeler.testhooks import CRASH_AT_ENV
 
 LABELER = [sys.executable, "-c", "from labeler.cli import main; main()"]
 
@@ -153,15 +154,19 @@ def _running_dvc_add(proc) -> bool:
 def test_kill_during_create_leaves_a_usable_repo(version_ws, stage):
     ws = version_ws
     scratch = ws.root / ".labeler" / "tmp"
+    # "snapshot": the run kills itself once the snapshot is in the scratch folder, not yet
+    # swapped in (labeler.testhooks), a point a poll could miss on a fast or busy machine.
+    # "dvc add": killed from here while `dvc add` runs (a process of its own for seconds).
+    env = {**os.environ, CRASH_AT_ENV: "snapshot"} if stage == "snapshot" else None
     proc = subprocess.Popen([*LABELER, "version", "create", "demo", "-m", "killed", "-w",
-                             str(ws.root)], start_new_session=True)  # fmt: skip
+                             str(ws.root)], start_new_session=True, env=env)  # fmt: skip
     if stage == "snapshot":
-        hit = _wait_for(lambda: scratch.is_dir() and any(scratch.iterdir()))
+        proc.wait(timeout=300)
+        assert any(scratch.iterdir()), "the crash left no scratch folder to recover"
     else:
-        hit = _wait_for(lambda: _running_dvc_add(proc))
-    assert hit, f"never reached {stage}"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+        assert _wait_for(lambda: _running_dvc_add(proc)), f"never reached {stage}"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
 
     result = run(ws, "version", "create", "demo", "-m", "after the kill")
