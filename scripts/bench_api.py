@@ -44,10 +44,12 @@ from sqlalchemy import insert, select, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from labeler import imagecache  # noqa: E402
 from labeler.ingest import ingest  # noqa: E402
 from labeler.matching import iou_matrix  # noqa: E402
+from labeler.prelabel import interactive  # noqa: E402
 from labeler.store.models import Box, Dataset, Image, LabelClass  # noqa: E402
-from labeler.web import create_app, propose, thumbs  # noqa: E402
+from labeler.web import create_app  # noqa: E402
 from labeler.workspace import init_workspace  # noqa: E402
 
 DEMO = ROOT / "datasets" / "demo"
@@ -119,8 +121,8 @@ def bench_find_similar(api: Client, ws, repeat: int) -> None:
         return api.call("POST", url, {"box_ids": [box["id"]], "min_score": 0.5})
 
     def cold():
-        thumbs._decoded.cache_clear()
-        propose._MATCHERS.clear()
+        imagecache._decoded.cache_clear()
+        interactive._MATCHERS.clear()
 
     cold_walls, cold_cpu, _ = timed(call, repeat, before=cold)
     call()
