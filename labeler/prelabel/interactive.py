@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 
 from labeler import imagecache
 from labeler.matching import XYWH, Exemplar, Matcher, Proposal
+from labeler.prelabel import learning, proposing
 from labeler.store.models import Box, Dataset, Image
 from labeler.store.proposals import (
     drop_decided,
     matcher_exclusions,
-    replace_proposals,
     standing_boxes,
 )
 from labeler.store.queries import InvalidBox, InvalidInput, NotFound, require, validate_box
@@ -169,27 +169,24 @@ def find_similar(
     *,
     image_id: int,
     who: str,
-    min_score: float,
+    min_score: float | None = None,
     box_ids: Sequence[int] = (),
     exemplars: Sequence[dict] = (),
     label: str | None = None,
 ) -> tuple[list[Box], list[int]]:
-    """Exemplars -> proposals on image ``image_id``, replacing its undecided matcher
-    proposals; returns the new boxes (detached, readable) and the removed ids."""
-    threshold = check_min_score(min_score)
+    """Exemplars -> new proposals on image ``image_id`` (:func:`labeler.prelabel.proposing.propose`:
+    ranked, calibrated, nothing undecided deleted); returns the new boxes (detached,
+    readable) and the ids removed (none: kept for the API's ``removed`` key)."""
+    threshold = None if min_score is None else check_min_score(min_score)
     with ws.sessions() as s:
         image = require(s, Image, image_id)
         specs = resolve_exemplars(
             s, image.dataset, box_ids=box_ids, exemplars=exemplars, label=label,
             default_image=image,
         )  # fmt: skip
-        matcher = build_matcher(ws, s, specs, threshold, imagecache.decoded)
-    keep = {sp.box_id for sp in specs if sp.box_id is not None}
-    labels = {sp.label for sp in specs}
-    proposals = match_image(
-        ws, matcher, image_id, labels=labels, keep=keep, read=imagecache.decoded
-    )
+        matcher = build_matcher(ws, s, specs, learning.MIN_SCORE, imagecache.decoded)
     params = {**matcher.params, "exemplars": [sp.as_json() for sp in specs]}
-    with ws.sessions.begin() as s:
-        image = require(s, Image, image_id)
-        return replace_proposals(s, image, proposals, params=params, who=who, keep=keep)
+    new = proposing.propose(
+        ws, image_id=image_id, matcher=matcher, who=who, params=params, min_score=threshold
+    )
+    return new, []

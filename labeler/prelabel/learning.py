@@ -22,6 +22,7 @@ No Flask here: :mod:`labeler.web` calls these with its own session.
 
 from __future__ import annotations
 
+import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -40,6 +41,9 @@ MIN_SCORE = 0.2  # candidates are asked for at this matcher score; the rankers d
 ACCEPT_IOU, USEFUL_IOU = 0.7, 0.3
 CAP_STORED = 300  # stored candidates per (image, label): best first, shown ones always kept
 CAP_SHOWN = 100  # shown proposals per image and label, over all requests
+# Seconds of expected saving a proposal must promise: when in doubt, stay out of the way
+# (LABELER_SHOW_MARGIN overrides it, for benchmarks).
+SHOW_MARGIN = float(os.environ.get("LABELER_SHOW_MARGIN", "0.5"))
 BANK_POOL = 400  # newest accepted boxes a bank is chosen from
 MIN_SIDE = 4  # labeler.matching rejects smaller exemplars
 
@@ -261,7 +265,9 @@ def select_shown(
     """Indices of the candidates to show, best first: :func:`labeler.ranking.choose` (an
     expected saving of annotator time), at most ``cap - already_shown`` (the label's
     proposals already shown on this image count against the per-image cap)."""
-    return choose(p, p_useful=p_useful, cap=max(int(cap) - int(already_shown), 0))
+    return choose(
+        p, p_useful=p_useful, margin=SHOW_MARGIN, cap=max(int(cap) - int(already_shown), 0)
+    )
 
 
 def shown_mask(n: int, shown: np.ndarray) -> np.ndarray:

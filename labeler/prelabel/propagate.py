@@ -17,16 +17,15 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from labeler import imagecache
+from labeler.prelabel import learning, proposing
 from labeler.prelabel.interactive import (
     ExemplarSpec,
     build_matcher,
     check_min_score,
-    match_image,
     resolve_exemplars,
 )
 from labeler.store.jobs import fail_orphaned, job_status, owner, set_job
 from labeler.store.models import Dataset, Image, Job
-from labeler.store.proposals import replace_proposals
 from labeler.store.queries import InvalidInput, require
 from labeler.workspace import Workspace
 
@@ -50,7 +49,7 @@ def create_job(
     *,
     dataset_id: int,
     who: str,
-    min_score: float,
+    min_score: float | None = None,
     scope: str = "next",
     n: int = 10,
     after_image_id: int | None = None,
@@ -60,7 +59,7 @@ def create_job(
     """A queued propagate job: ``next`` visits the ``n`` unfinished images after
     ``after_image_id`` (default: the first exemplar's image), ``all`` every unfinished
     image but that one."""
-    threshold = check_min_score(min_score)
+    threshold = None if min_score is None else check_min_score(min_score)
     if scope not in ("next", "all"):
         raise InvalidInput(f"scope must be 'next' or 'all', got {scope!r}")
     if not 1 <= n <= MAX_N:
@@ -106,14 +105,12 @@ def run_propagate(ws: Workspace, job_id: int) -> None:
         job = s.get(Job, job_id)
         p = job.params
         specs = [ExemplarSpec(e["image_id"], tuple(e["box"]), e["label"]) for e in p["exemplars"]]
-        matcher = build_matcher(ws, s, specs, p["min_score"], imagecache.read_pixels)
+        matcher = build_matcher(ws, s, specs, learning.MIN_SCORE, imagecache.read_pixels)
         cond = _targets(job.dataset_id, scope=p["scope"], after=p["after_image_id"])
         q = select(Image.id).where(cond).order_by(Image.id)
         ids = list(s.scalars(q.limit(p["n"]) if p["scope"] == "next" else q))
         who = job.created_by or ws.user
     params = {**matcher.params, "exemplars": p["exemplars"], "job_id": job_id}
-    keep = set(p.get("box_ids") or ())
-    labels = {sp.label for sp in specs}
     _set(ws, job_id, total=len(ids))
     failures: list[str] = []
     for done, image_id in enumerate(ids, start=1):
@@ -122,14 +119,11 @@ def run_propagate(ws: Workspace, job_id: int) -> None:
                 return
         try:
             # Not through the decoded-image LRU: a long job would evict the annotator's images.
-            proposals = match_image(
-                ws, matcher, image_id, labels=labels, keep=keep, read=imagecache.read_pixels
-            )
-            with ws.sessions.begin() as s:
-                replace_proposals(
-                    s, require(s, Image, image_id), proposals, params=params, who=who,
-                    keep=keep, job_id=job_id,
-                )  # fmt: skip
+            proposing.propose(
+                ws, image_id=image_id, matcher=matcher, who=who, params=params,
+                min_score=p["min_score"], job_id=job_id, read=imagecache.read_pixels,
+                only_unfinished=True,
+            )  # fmt: skip
         except (LookupError, ValueError) as exc:  # one bad image must not stop the job
             failures.append(f"image {image_id}: {exc}")
         _set(ws, job_id, done=done)

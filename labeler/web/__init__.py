@@ -76,6 +76,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         defaults to 1 MB; ``SECRET_KEY`` to a random key kept in
         ``.labeler/secret_key``.
     """
+    from labeler.prelabel.feedback import Learner
     from labeler.prelabel.propagate import JobRunner
     from labeler.web import api, completeness, pages, versions
     from labeler.web.csrf import init_csrf
@@ -105,6 +106,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     runner = JobRunner(ws)
     runner.recover()
     app.extensions["labeler.jobs"] = runner
+    app.extensions["labeler.learner"] = Learner(ws)
 
     register_error_handlers(app)
     init_csrf(app)

@@ -148,7 +148,7 @@ def domain_status(exc: Exception) -> int:
 
 def _current_json(current: object) -> dict | None:
     # Imported here: labeler.web.common imports this module for its errors.
-    from labeler.web.common import box_json, image_state_json
+    from labeler.web.shapes import box_json, image_state_json
 
     if isinstance(current, Box):
         return box_json(current)

@@ -12,10 +12,11 @@ from flask import Blueprint, abort, render_template, request, url_for
 from labeler.store import browsing
 from labeler.store.models import IMAGE_STATES, Dataset, Image
 from labeler.store.queries import require
-from labeler.web.common import image_item, label_json, workspace
+from labeler.web.common import workspace
 from labeler.web.csrf import csrf_token
 from labeler.web.errors import ApiError
 from labeler.web.params import image_filters
+from labeler.web.shapes import image_item, label_json
 
 bp = Blueprint("pages", __name__)
 

@@ -6,13 +6,15 @@ these views parse the request and shape the answer.
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
+from labeler.prelabel import feedback
 from labeler.store import boxes
 from labeler.store.models import Box
 from labeler.store.queries import require
-from labeler.web.common import box_json, image_state_json, user, workspace
+from labeler.web.common import user, workspace
 from labeler.web.errors import bad_request, field, json_body
+from labeler.web.shapes import box_json, image_state_json
 
 bp = Blueprint("boxes", __name__)
 
@@ -68,7 +70,12 @@ def patch_box(box_id: int):
         changes |= _score(data)
     with workspace().sessions.begin() as s:
         box = boxes.patch_box(s, box_id=box_id, version=version, who=user(), **changes)
-        return jsonify(box_json(box))
+        body = box_json(box)
+    if changes["status"] in ("accepted", "rejected"):
+        moved = any(changes.get(k) is not None for k in GEOMETRY) or "label_id" in changes
+        outcome = "useful" if moved and changes["status"] == "accepted" else changes["status"]
+        feedback.boxes_decided(workspace(), box_ids=[box_id], outcome=outcome, learner=_learner())
+    return jsonify(body)
 
 
 @bp.delete("/boxes/<int:box_id>")
@@ -103,8 +110,11 @@ def decide_boxes():
     ):
         raise bad_request("versions must be a list of integers, one per id")
     with workspace().sessions.begin() as s:
-        fresh = boxes.decide_boxes(s, ids=ids, status=status, versions=versions, who=user())
-        return jsonify({"boxes": [box_json(b) for b in fresh]})
+        fresh = [box_json(b) for b in boxes.decide_boxes(
+            s, ids=ids, status=status, versions=versions, who=user()
+        )]  # fmt: skip
+    feedback.boxes_decided(workspace(), box_ids=ids, outcome=status, learner=_learner())
+    return jsonify({"boxes": fresh})
 
 
 @bp.post("/images/<int:image_id>/state")
@@ -116,4 +126,10 @@ def set_image_state(image_id: int):
         image = boxes.set_image_state(
             s, image_id=image_id, state=state, version=version, who=user()
         )
-        return jsonify(image_state_json(image))
+        body = image_state_json(image)
+    feedback.image_finished(workspace(), image_id=image_id, state=state, learner=_learner())
+    return jsonify(body)
+
+
+def _learner():
+    return current_app.extensions["labeler.learner"]

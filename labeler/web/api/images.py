@@ -8,9 +8,10 @@ from labeler import imagecache
 from labeler.store import browsing
 from labeler.store.models import Dataset, Image
 from labeler.store.queries import require
-from labeler.web.common import box_json, image_item, label_json, workspace
+from labeler.web.common import workspace
 from labeler.web.csrf import csrf_token
 from labeler.web.params import image_filters, int_arg
+from labeler.web.shapes import box_json, image_item, label_json
 
 bp = Blueprint("images", __name__)
 

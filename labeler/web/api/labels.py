@@ -9,8 +9,9 @@ from flask import Blueprint, jsonify
 
 from labeler.store import queries
 from labeler.store.models import Dataset
-from labeler.web.common import label_json, workspace
+from labeler.web.common import workspace
 from labeler.web.errors import field, json_body
+from labeler.web.shapes import label_json
 
 bp = Blueprint("labels", __name__)
 

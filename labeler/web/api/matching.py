@@ -12,8 +12,9 @@ from labeler.prelabel import interactive, propagate
 from labeler.store import jobs
 from labeler.store.models import Job
 from labeler.store.queries import require
-from labeler.web.common import box_json, user, workspace
+from labeler.web.common import user, workspace
 from labeler.web.errors import ApiError, field, json_body
+from labeler.web.shapes import box_json
 
 bp = Blueprint("matching", __name__)
 
@@ -38,8 +39,9 @@ def _exemplar_args(data: dict, *, default_image: bool) -> dict:
     return {"box_ids": box_ids, "exemplars": exemplars}
 
 
-def _min_score(data: dict) -> float:
-    return field(data, "min_score", "number", required=False, default=0.5)
+def _min_score(data: dict) -> float | None:
+    """A cut on the calibrated score; without one the expected-saving rule alone decides."""
+    return field(data, "min_score", "number", required=False, default=None)
 
 
 @bp.post("/images/<int:image_id>/find-similar")

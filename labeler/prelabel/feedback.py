@@ -1,0 +1,100 @@
+"""Every decision teaches the rankers: outcomes recorded at once, refits in the background.
+
+An accept, reject or adjust of a proposal labels the candidate it came from right away
+(so a label whose proposals keep being rejected stops getting them on the same image);
+an image marked done labels all of its candidates, shown or not, against its final boxes
+(:func:`labeler.prelabel.learning.label_outcomes`). Refits run in one daemon thread per
+server, coalesced per dataset: a request never waits for training (importing and fitting
+scikit-learn takes seconds the first time).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterable
+
+from sqlalchemy import select, update
+
+from labeler.prelabel import learning
+from labeler.store.models import Box, Candidate, Image
+from labeler.workspace import Workspace
+
+log = logging.getLogger(__name__)
+OUTCOME_OF_STATUS = {"accepted": "accepted", "rejected": "rejected"}
+FINISHED = ("done", "empty")
+
+
+class Learner:
+    """Refits a dataset's rankers in a daemon thread; asking again while one is pending
+    is free (the pending refit reads the newest decisions when it runs)."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self._queue: queue.Queue = queue.Queue()
+        self._pending: set[int] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, dataset_id: int) -> None:
+        with self._lock:
+            if dataset_id in self._pending:
+                return
+            self._pending.add(dataset_id)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._loop, name="labeler-learn", daemon=True
+                )
+                self._thread.start()
+        self._queue.put(dataset_id)
+
+    def join(self) -> None:
+        """Block until every scheduled refit has run (tests, benchmarks)."""
+        self._queue.join()
+
+    def _loop(self) -> None:
+        while True:
+            dataset_id = self._queue.get()
+            with self._lock:
+                self._pending.discard(dataset_id)
+            try:
+                with self.ws.sessions.begin() as s:
+                    learning.refit(s, dataset_id=dataset_id)
+            except Exception:  # a failed refit keeps the last state; never kill the thread
+                log.exception("refit of dataset %s failed", dataset_id)
+            finally:
+                self._queue.task_done()
+
+
+def boxes_decided(
+    ws: Workspace, *, box_ids: Iterable[int], outcome: str, learner: Learner | None
+) -> None:
+    """Proposals ``box_ids`` were decided (``accepted``/``useful``/``rejected``): label the
+    candidates they came from and schedule a refit."""
+    ids = list(box_ids)
+    if not ids or outcome not in ("accepted", "useful", "rejected"):
+        return
+    with ws.sessions.begin() as s:
+        hit = s.execute(
+            update(Candidate)
+            .where(Candidate.box_id.in_(ids))
+            .values(outcome=outcome)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        dataset_id = s.scalar(
+            select(Image.dataset_id).join(Box, Box.image_id == Image.id).where(Box.id == ids[0])
+        )
+    if hit and learner is not None and dataset_id is not None:
+        learner.schedule(dataset_id)
+
+
+def image_finished(ws: Workspace, *, image_id: int, state: str, learner: Learner | None) -> None:
+    """After a state change: a done (or empty) image labels all its candidates."""
+    if state not in FINISHED:
+        return
+    with ws.sessions.begin() as s:
+        counts = learning.label_outcomes(s, image_id=image_id)
+        dataset_id = s.get(Image, image_id).dataset_id
+    if counts and learner is not None:
+        learner.schedule(dataset_id)
