@@ -1,9 +1,9 @@
 """Find similar: exemplars named in the annotator -> proposals on one image.
 
-Shared with Propagate (:mod:`labeler.prelabel.propagate`): resolving exemplars, the
-matcher cache and the proposal swap. Matching runs outside any database transaction (it
-takes tens of ms and SQLite has one writer); only reading the exemplars and swapping the
-proposals are transactions.
+Shared with Propagate (:mod:`labeler.prelabel.propagate`): resolving exemplars and the
+matcher cache. Matching runs outside any database transaction (it takes tens of ms and
+SQLite has one writer); only reading the exemplars and writing the proposals are
+transactions.
 """
 
 from __future__ import annotations
@@ -18,14 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from labeler import imagecache
-from labeler.matching import XYWH, Exemplar, Matcher, Proposal
+from labeler.matching import XYWH, Exemplar, Matcher
 from labeler.prelabel import learning, proposing
 from labeler.store.models import Box, Dataset, Image
-from labeler.store.proposals import (
-    drop_decided,
-    matcher_exclusions,
-    standing_boxes,
-)
 from labeler.store.queries import InvalidBox, InvalidInput, NotFound, require, validate_box
 from labeler.workspace import Workspace
 
@@ -135,33 +130,6 @@ def build_matcher(
         while len(_MATCHERS) > MATCHER_CACHE:
             _MATCHERS.popitem(last=False)
     return matcher
-
-
-def match_image(
-    ws: Workspace,
-    matcher: Matcher,
-    image_id: int,
-    *,
-    labels: set[str],
-    keep: set[int],
-    read: Reader,
-) -> list[Proposal]:
-    """The matcher's proposals of ``labels`` on image ``image_id`` that the one rule lets
-    through. A missing file is :class:`NotFound`, an unreadable one :class:`InvalidInput`."""
-    with ws.sessions() as s:
-        image = require(s, Image, image_id)
-        standing = standing_boxes(s, image_id, keep)
-        with imagecache.readable(image):
-            pixels = read(ws, image)
-    # Matcher.match has one exclusion list for every label: rejected boxes go in only when
-    # they rule out every label matched; the rest are dropped after matching.
-    every, by_label = matcher_exclusions(standing, labels)
-    exclude = every + (by_label.get(next(iter(labels)), []) if len(labels) == 1 else [])
-    try:
-        found = matcher.match(pixels, exclude=exclude)
-    except ValueError as exc:  # e.g. an exemplar larger than this image
-        raise InvalidInput(f"image {image_id}: {exc}") from None
-    return drop_decided(found, standing)
 
 
 def find_similar(

@@ -41,9 +41,14 @@ MIN_SCORE = 0.2  # candidates are asked for at this matcher score; the rankers d
 ACCEPT_IOU, USEFUL_IOU = 0.7, 0.3
 CAP_STORED = 300  # stored candidates per (image, label): best first, shown ones always kept
 CAP_SHOWN = 100  # shown proposals per image and label, over all requests
-# Seconds of expected saving a proposal must promise: when in doubt, stay out of the way
-# (LABELER_SHOW_MARGIN overrides it, for benchmarks).
-SHOW_MARGIN = float(os.environ.get("LABELER_SHOW_MARGIN", "0.5"))
+# Seconds of expected saving a proposal must promise: when in doubt, stay out of the way.
+SHOW_MARGIN = 1.5
+
+
+def show_margin() -> float:
+    """:data:`SHOW_MARGIN`, or ``$LABELER_SHOW_MARGIN`` (read per call: benchmarks and the UI
+    tests, which need several proposals from a cold start, set it)."""
+    return float(os.environ.get("LABELER_SHOW_MARGIN", SHOW_MARGIN))
 BANK_POOL = 400  # newest accepted boxes a bank is chosen from
 MIN_SIDE = 4  # labeler.matching rejects smaller exemplars
 
@@ -266,7 +271,7 @@ def select_shown(
     expected saving of annotator time), at most ``cap - already_shown`` (the label's
     proposals already shown on this image count against the per-image cap)."""
     return choose(
-        p, p_useful=p_useful, margin=SHOW_MARGIN, cap=max(int(cap) - int(already_shown), 0)
+        p, p_useful=p_useful, margin=show_margin(), cap=max(int(cap) - int(already_shown), 0)
     )
 
 

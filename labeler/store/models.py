@@ -264,3 +264,16 @@ class RankerState(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+
+class OpeningRun(Base):
+    """An image was given its opening proposals (from the labels' exemplar banks) under
+    ``matcher_version``: opening it again does not match it again."""
+
+    __tablename__ = "opening_run"
+
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("image.id", ondelete="CASCADE"), primary_key=True
+    )
+    matcher_version: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

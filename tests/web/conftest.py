@@ -152,8 +152,13 @@ def chromium():
 
 
 @pytest.fixture
-def live_server(demo_ws):
-    """``create_app`` over ``demo_ws`` behind a real threaded WSGI server on a free port."""
+def live_server(demo_ws, monkeypatch):
+    """``create_app`` over ``demo_ws`` behind a real threaded WSGI server on a free port.
+
+    The UI tests drive accept/reject/Shift+A over several proposals from one cold-start
+    exemplar, so the show rule is loosened to about the old raw 0.5 cut (a saving margin of
+    -1.25 s: p > 0.05)."""
+    monkeypatch.setenv("LABELER_SHOW_MARGIN", "-1.25")
     import threading
     from types import SimpleNamespace
 

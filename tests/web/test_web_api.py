@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from labeler.store.models import Box, Image
-from labeler.web.common import box_json
+from labeler.web.shapes import box_json
 
 V1 = "/api/v1"
 BOX_KEYS = {
@@ -444,24 +444,30 @@ def test_find_similar_proposes_and_excludes_accepted(api, demo_ws):
     item = first_image(api)
     ex = exemplar_on(api, item["id"])
     url = f"{V1}/images/{item['id']}/find-similar"
-    out = api.post(url, json={"box_ids": [ex["id"]], "min_score": 0.5})
+    out = api.post(url, json={"box_ids": [ex["id"]]})
     assert out.status_code == 200, out.get_json()
     props = out.get_json()["proposals"]
-    assert len(props) >= 3
+    assert len(props) >= 1 and out.get_json()["removed"] == []
     assert all(p["status"] == "proposed" and p["source"] == "matcher" for p in props)
-    assert all(0.5 <= p["score"] <= 1 and p["label"] == "RBC" for p in props)
+    assert all(0 <= p["score"] <= 1 and p["label"] == "RBC" for p in props)
     assert props == sorted(props, key=lambda p: -p["score"])
     from labeler.matching import iou
 
     assert all(iou(tuple(ex[k] for k in "xywh"), tuple(p[k] for k in "xywh")) < 0.5
                for p in props)  # fmt: skip
-    # Again (default exemplars: the accepted boxes): the old proposals are replaced, not added.
-    again = api.post(url, json={"min_score": 0.5}).get_json()
-    assert sorted(again["removed"]) == sorted(p["id"] for p in props)
+    # Again (default exemplars: the accepted boxes): nothing is deleted, nothing duplicated.
+    again = api.post(url, json={}).get_json()
+    assert again["removed"] == []
     boxes = api.get(f"{V1}/images/{item['id']}").get_json()["boxes"]
-    assert len(boxes) == 1 + len(again["proposals"])
+    assert len(boxes) == 1 + len(props) + len(again["proposals"])
+    proposed = [b for b in boxes if b["status"] == "proposed"]
+    assert all(iou(tuple(a[k] for k in "xywh"), tuple(b[k] for k in "xywh")) < 0.5
+               for a in proposed for b in proposed if a["id"] < b["id"])  # fmt: skip
+    # The threshold is the server's, on the calibrated score.
+    cut = api.post(url, json={"box_ids": [ex["id"]], "min_score": 0.99}).get_json()
+    assert all(p["score"] >= 0.99 for p in cut["proposals"])
     with demo_ws.sessions() as s:
-        stored = s.get(Box, again["proposals"][0]["id"])
+        stored = s.get(Box, props[0]["id"])
         assert stored.params["version"] and stored.params["exemplars"][0]["label"] == "RBC"
 
 
@@ -503,24 +509,24 @@ def test_propagate_job_completes(api, web_app, demo_ws):
     ds_id = api.get(f"{V1}/datasets").get_json()[0]["id"]
     resp = api.post(
         f"{V1}/datasets/{ds_id}/propagate",
-        json={"box_ids": [ex["id"]], "scope": "next", "n": 3, "min_score": 0.3},
+        json={"box_ids": [ex["id"]], "scope": "next", "n": 10},
     )
     assert resp.status_code == 202, resp.get_json()
     job_id = resp.get_json()["job_id"]
-    deadline = time.monotonic() + 60
-    while (job := api.get(f"{V1}/jobs/{job_id}").get_json())["status"] in ("queued", "running"):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    assert job == {"id": job_id, "kind": "propagate", "status": "done", "done": 3, "total": 3,
+    web_app.extensions["labeler.jobs"].join()  # deterministic: no polling against a clock
+    job = api.get(f"{V1}/jobs/{job_id}").get_json()
+    assert job == {"id": job_id, "kind": "propagate", "status": "done", "done": 10, "total": 10,
                    "error": None}  # fmt: skip
     with demo_ws.sessions() as s:
         rows = s.scalars(select(Box).where(Box.job_id == job_id)).all()
-        assert rows and {b.image_id for b in rows} <= {item["id"] + i for i in (1, 2, 3)}
-        assert all(b.status == "proposed" and b.score >= 0.3 for b in rows)
+        assert {b.image_id for b in rows} <= {item["id"] + i for i in range(1, 11)}
+        assert all(b.status == "proposed" and 0 < b.score <= 1 for b in rows)
         assert all(b.params["job_id"] == job_id for b in rows)
     counts = api.get(f"{V1}/datasets/{ds_id}").get_json()["counts"]
     assert counts["undecided"] == len(rows)
-    assert api.get(f"{V1}/datasets/{ds_id}/images?undecided=1").get_json()["items"]
+    assert bool(api.get(f"{V1}/datasets/{ds_id}/images?undecided=1").get_json()["items"]) == bool(
+        rows
+    )
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, send_file
 
 from labeler import imagecache
+from labeler.prelabel import opening
 from labeler.store import browsing
 from labeler.store.models import Dataset, Image
 from labeler.store.queries import require
-from labeler.web.common import workspace
+from labeler.web.common import user, workspace
 from labeler.web.csrf import csrf_token
 from labeler.web.params import image_filters, int_arg
 from labeler.web.shapes import box_json, image_item, label_json
@@ -66,6 +67,9 @@ def image_json(s, image: Image) -> dict:
 
 @bp.get("/images/<int:image_id>")
 def show_image(image_id: int):
+    """The image and its boxes; an unfinished image opened for the first time gets its
+    labels' proposals first (:func:`labeler.prelabel.opening.open_image`)."""
+    opening.open_image(workspace(), image_id=image_id, who=user())
     with workspace().sessions() as s:
         return jsonify(image_json(s, require(s, Image, image_id)))
 

@@ -12,6 +12,7 @@ Create Date: 2026-12-02 14:30:00
   cascade from image); ix_candidate_box the SET NULL when a box is deleted.
 - ranker_state: the fitted re-rankers per (dataset, label), with the matcher version they
   were fitted under (another version falls back to the prior).
+- opening_run: images that got their opening proposals from the labels' exemplar banks.
 """
 
 import sqlalchemy as sa
@@ -65,9 +66,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("dataset_id", "label_id"),
     )
+    op.create_table(
+        "opening_run",
+        sa.Column("image_id", sa.Integer(), nullable=False),
+        sa.Column("matcher_version", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["image_id"], ["image.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("image_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("opening_run")
     op.drop_table("ranker_state")
     op.drop_index("ix_candidate_box", table_name="candidate")
     op.drop_index("ix_candidate_image_label", table_name="candidate")

@@ -1,0 +1,111 @@
+"""The proposal lifecycle through /api/v1 (issue 10): find similar adds and never deletes,
+decisions teach the rankers, unfinished images open with their labels' proposals."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from labeler.store.models import Box, Candidate, RankerState
+
+V1 = "/api/v1"
+
+
+@pytest.fixture
+def loose(monkeypatch):
+    """Show about what the old raw 0.5 cut showed, so one cold-start exemplar finds several."""
+    monkeypatch.setenv("LABELER_SHOW_MARGIN", "-1.25")
+
+
+def _images(api) -> list[dict]:
+    ds = api.get(f"{V1}/datasets").get_json()[0]
+    return api.get(f"{V1}/datasets/{ds['id']}/images?limit=30").get_json()["items"]
+
+
+def _draw(api, image_id: int, label: str, box) -> dict:
+    x, y, w, h = box
+    resp = api.post(f"{V1}/images/{image_id}/boxes", json={"label": label, "x": x, "y": y,
+                                                           "w": w, "h": h})  # fmt: skip
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()
+
+
+def _truth(image_path: str) -> list[tuple[str, tuple]]:
+    import csv
+
+    from helpers import DEMO
+
+    name = image_path.rsplit("/", 1)[-1]
+    with open(DEMO / "boxes.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["image"] == name]
+    return [(r["label"], (float(r["xmin"]), float(r["ymin"]),
+                          float(r["xmax"]) - float(r["xmin"]),
+                          float(r["ymax"]) - float(r["ymin"]))) for r in rows]  # fmt: skip
+
+
+def _boxes(api, image_id: int) -> list[dict]:
+    return api.get(f"{V1}/images/{image_id}").get_json()["boxes"]
+
+
+def test_find_similar_on_one_label_keeps_the_other_labels_proposals(api, loose):
+    image = _images(api)[0]
+    truth = _truth(image["path"])
+    rbc = next(b for lab, b in truth if lab == "RBC")
+    wbc = next(b for lab, b in truth if lab == "WBC")
+    first = _draw(api, image["id"], "RBC", rbc)
+    rbc_props = api.post(f"{V1}/images/{image['id']}/find-similar",
+                         json={"box_ids": [first["id"]]}).get_json()  # fmt: skip
+    assert rbc_props["proposals"], "the RBC exemplar found nothing to keep"
+    second = _draw(api, image["id"], "WBC", wbc)
+    out = api.post(f"{V1}/images/{image['id']}/find-similar", json={"box_ids": [second["id"]]})
+    assert out.status_code == 200 and out.get_json()["removed"] == []
+    left = {b["id"] for b in _boxes(api, image["id"]) if b["status"] == "proposed"}
+    assert {p["id"] for p in rbc_props["proposals"]} <= left
+
+
+def test_pressing_find_similar_again_adds_no_duplicates(api, loose):
+    image = _images(api)[0]
+    rbc = next(b for lab, b in _truth(image["path"]) if lab == "RBC")
+    ex = _draw(api, image["id"], "RBC", rbc)
+    url = f"{V1}/images/{image['id']}/find-similar"
+    first = api.post(url, json={"box_ids": [ex["id"]]}).get_json()["proposals"]
+    again = api.post(url, json={"box_ids": [ex["id"]]}).get_json()["proposals"]
+    assert first and again == []
+    assert len(_boxes(api, image["id"])) == 1 + len(first)
+
+
+def test_a_label_whose_proposals_are_all_rejected_stops_getting_them(api, web_app, demo_ws, loose):
+    learner = web_app.extensions["labeler.learner"]
+    images = _images(api)
+    shown = []
+    for image in images[:8]:
+        rbc = next(b for lab, b in _truth(image["path"]) if lab == "RBC")
+        ex = _draw(api, image["id"], "RBC", rbc)
+        props = api.post(f"{V1}/images/{image['id']}/find-similar",
+                         json={"box_ids": [ex["id"]]}).get_json()["proposals"]  # fmt: skip
+        shown.append(len(props))
+        if props:  # an annotator who rejects every RBC proposal, right or wrong
+            resp = api.post(f"{V1}/boxes/decide", json={"ids": [p["id"] for p in props],
+                                                        "status": "rejected"})  # fmt: skip
+            assert resp.status_code == 200
+        learner.join()
+    assert sum(shown[:3]) > 0 and shown[-1] == 0 and shown[-2] == 0
+    with demo_ws.sessions() as s:
+        assert s.scalar(select(func.count(RankerState.id))) >= 1
+        assert s.scalar(select(func.count(Candidate.id)).where(Candidate.outcome == "rejected"))
+
+
+def test_an_unfinished_image_opens_with_its_labels_proposals_once(api, demo_ws, loose):
+    images = _images(api)
+    done = images[0]
+    for label, box in _truth(done["path"]):
+        _draw(api, done["id"], label, box)
+    assert api.post(f"{V1}/images/{done['id']}/state", json={"state": "done"}).status_code == 200
+    target = images[1]
+    opened = _boxes(api, target["id"])
+    assert opened and all(b["status"] == "proposed" and b["source"] == "matcher" for b in opened)
+    assert _boxes(api, target["id"]) == opened  # opening again matches nothing again
+    with demo_ws.sessions() as s:  # the done image labelled its candidates for the rankers
+        assert s.scalar(select(func.count(Box.id)).where(Box.image_id == done["id"])) == len(
+            _truth(done["path"])
+        )
