@@ -351,7 +351,9 @@ def test_copy_previous_image_boxes(annotator):
     ]  # fmt: skip
     annotator.page.keyboard.press("Control+z")
     annotator.wait_saved()
-    assert annotator.db_boxes(ids[1]) == []
+    # Undo removes the copies; the image may still hold its opening proposals (issue 10).
+    assert annotator.db_boxes(ids[1], "accepted") == []
+    assert all(r[-1] == "proposed" for r in annotator.db_boxes(ids[1]))
 
 
 def set_threshold(page, value):
