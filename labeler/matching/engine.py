@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from labeler.matching.appearance import gate
+from labeler.matching._selection import EXCLUDE_IOU as EXCLUDE_IOU
+from labeler.matching._selection import select
 from labeler.matching.bank import (
     Exemplar,
     Template,
@@ -32,13 +33,12 @@ from labeler.matching.bank import (
     check_exemplar_fits,
     colour_axis,
 )
-from labeler.matching.border import PARTIAL, at_own_edge, clip_centred
-from labeler.matching.candidates import Candidates, assemble
-from labeler.matching.geometry import XYWH, as_boxes, iou_matrix, nms
+from labeler.matching.border import PARTIAL, at_own_edge
+from labeler.matching.candidates import Candidates
+from labeler.matching.geometry import XYWH, as_boxes
 from labeler.matching.levels import overhang, pyramid
 from labeler.matching.ncc import local_peaks, subpixel
 from labeler.matching.preprocess import check_image, is_color, value_range
-from labeler.matching.refine import refine_candidates
 from labeler.matching.stretch import RefineGroup, build_groups
 
 MATCHER_VERSION = "labeler-tm-2"  # match() output unchanged: refinement is opt-in
@@ -46,7 +46,6 @@ MATCHER_VERSION = "labeler-tm-2"  # match() output unchanged: refinement is opt-
 # 0.8-1.25x. Five scales found no more objects on the benchmark but more
 # false matches (a big template over two touching objects).
 DEFAULT_SCALES = (0.87, 1.0, 1.15)
-EXCLUDE_IOU = 0.5
 
 
 @dataclass(frozen=True)
@@ -207,56 +206,10 @@ class Matcher:
         groups = self._refine_groups(color) if refine else {}
         # The gate never raises a score, so peaks below min_score can be dropped first.
         raw, levels = self._candidates(target, thr, color, groups)
-        full, edge, dark, light, tidx, part = raw
-        if not len(full):
-            return Candidates.empty()
-        boxes = clip_centred(full, width, height)
-        g = gate(dark, light)
-        scores = edge * g
-        keep = scores >= thr
-        if len(excl):
-            keep &= iou_matrix(boxes, excl).max(axis=1) < EXCLUDE_IOU
-        order = np.flatnonzero(keep)[nms(boxes[keep], scores[keep], self.nms_iou)]
-        arrays = (boxes, full, edge, g, dark, light, tidx, part)
-        boxes, full, edge, g, dark, light, tidx, part = (a[order] for a in arrays)
-        if groups:
-            refined, texture = refine_candidates(bank, groups, levels, full, tidx)
-            refined = np.where(refined < -0.5, edge, refined)
-        else:
-            refined, texture = edge.copy(), np.zeros(len(order))
-        # The score stays the correlation stage's: the refined NCC (a feature)
-        # ranked worse on blood cells (AUC 0.80 vs 0.84), better on synth.
-        scores = edge * g
-        boxes = clip_centred(full, width, height)
-        keep = scores >= thr
-        if len(excl):
-            keep &= iou_matrix(boxes, excl).max(axis=1) < EXCLUDE_IOU
-        # Refined duplicates converge on one object: a second NMS keeps the best.
-        order = np.flatnonzero(keep)[nms(boxes[keep], scores[keep], self.nms_iou)]
-        labels = [bank[tidx[k]].label for k in order]
-        area = full[order, 2] * full[order, 3]
-        kept = boxes[order]
-        cut = 1.0 - kept[:, 2] * kept[:, 3] / np.maximum(area, 1e-9)
-        sizes = np.array([self._group_size(bank[tidx[k]]) for k in order]).reshape(-1, 2)
-        feats = assemble(
-            boxes=kept,
-            scores=np.clip(scores[order], 0.0, 1.0),
-            labels=labels,
-            edge=edge[order],
-            refined=refined[order],
-            gate=g[order],
-            dark=dark[order],
-            light=light[order],
-            rel_size=full[order, 2:] / np.maximum(sizes, 1e-9),
-            cut=cut,
-            texture=texture[order],
-            partial=part[order],
-        )
-        return Candidates(kept, np.clip(scores[order], 0.0, 1.0), tuple(labels), feats)
-
-    def _group_size(self, t: Template) -> tuple[float, float]:
-        """The template's size at scale 1: the exemplar group's box size."""
-        return t.size[0] / t.scale, t.size[1] / t.scale
+        return select(
+            raw, levels, bank, groups, width=width, height=height, threshold=thr,
+            exclude=excl, nms_iou=self.nms_iou,
+        )  # fmt: skip
 
     def _refine_groups(self, color: bool) -> dict[int, RefineGroup]:
         if color not in self._refiners:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 import numpy as np
@@ -32,8 +32,8 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from labeler.matching import FEATURE_NAMES, MATCHER_VERSION, Candidates, Exemplar, iou_matrix
-from labeler.ranking import Ranker, choose, descriptors, diverse_subset
+from labeler.matching import FEATURE_NAMES, MATCHER_VERSION, Candidates, iou_matrix
+from labeler.ranking import Ranker, choose
 from labeler.ranking.ranker import MAX_ROWS
 from labeler.store.models import Box, Candidate, Image, LabelClass, RankerState, utcnow
 
@@ -49,8 +49,7 @@ def show_margin() -> float:
     """:data:`SHOW_MARGIN`, or ``$LABELER_SHOW_MARGIN`` (read per call: benchmarks and the UI
     tests, which need several proposals from a cold start, set it)."""
     return float(os.environ.get("LABELER_SHOW_MARGIN", SHOW_MARGIN))
-BANK_POOL = 400  # newest accepted boxes a bank is chosen from
-MIN_SIDE = 4  # labeler.matching rejects smaller exemplars
+
 
 Rankers = tuple[Ranker, Ranker]  # (P(accepted), P(accepted or adjusted))
 
@@ -280,58 +279,3 @@ def shown_mask(n: int, shown: np.ndarray) -> np.ndarray:
     mask = np.zeros(n, bool)
     mask[np.asarray(shown, np.int64)] = True
     return mask
-
-
-def bank_exemplar_boxes(
-    session: Session,
-    *,
-    dataset_id: int,
-    label_id: int,
-    k: int = 50,
-    load_image: Callable[[Image], np.ndarray] | None = None,
-    pool: int = BANK_POOL,
-) -> list[tuple[int, tuple[float, float, float, float]]]:
-    """Up to ``k`` accepted boxes of a label spread over its sizes (and, with
-    ``load_image``, its colours): ``[(image_id, (x, y, w, h))]`` for the exemplar bank.
-
-    Chosen by :func:`labeler.ranking.diverse_subset` among the newest ``pool`` accepted
-    boxes of at least 4 px a side, leaving out boxes that touch the image border while
-    others exist (a clipped exemplar finds half-boxes). ``load_image(image_row)`` returns
-    the pixels (as :func:`labeler.imageio.read_image`); each image is loaded once; without
-    it the descriptors are log width and height only (no pixels read).
-    """
-    rows = session.execute(
-        select(Box.id, Box.image_id, Box.x, Box.y, Box.w, Box.h, Image.width, Image.height)
-        .join(Image, Image.id == Box.image_id)
-        .where(
-            Image.dataset_id == dataset_id,
-            Box.label_id == label_id,
-            Box.status == "accepted",
-            Box.w >= MIN_SIDE,
-            Box.h >= MIN_SIDE,
-        )
-        .order_by(Box.id.desc())
-        .limit(pool)
-    ).all()
-    inner = [
-        r for r in rows if r.x > 0.5 and r.y > 0.5 and r.x + r.w < r.width - 0.5
-        and r.y + r.h < r.height - 0.5
-    ]  # fmt: skip
-    rows = sorted(inner or rows, key=lambda r: r.id)
-    if not rows:
-        return []
-    boxes = [(r.image_id, (float(r.x), float(r.y), float(r.w), float(r.h))) for r in rows]
-    if load_image is None:
-        desc = np.log(np.array([[b[2], b[3]] for _, b in boxes], np.float64))
-    else:
-        desc_rows, kept = [], []
-        for image_id in dict.fromkeys(i for i, _ in boxes):
-            pixels = load_image(session.get(Image, image_id))
-            for i, box in ((i, b) for i, b in boxes if i == image_id):
-                try:
-                    desc_rows.append(descriptors([Exemplar(image=pixels, box=box)])[0])
-                except ValueError:  # flat or outside the image: not an exemplar
-                    continue
-                kept.append((i, box))
-        boxes, desc = kept, np.array(desc_rows, np.float64).reshape(-1, 5)
-    return [boxes[i] for i in diverse_subset(desc, k=k)]

@@ -1,7 +1,7 @@
 """Proposals before the first draw: an unfinished image opens with its labels' proposals.
 
 Once a label has accepted boxes in the dataset, they are its exemplar bank (a diverse
-subset, :func:`labeler.prelabel.learning.bank_exemplar_boxes`); the first time an unfinished
+subset, :func:`labeler.prelabel.bank.bank_exemplar_boxes`); the first time an unfinished
 image is opened, every such label is matched on it and the proposals worth showing are
 stored (:func:`labeler.prelabel.proposing.propose`), so most images start with review, not
 drawing. A label whose proposals keep being rejected has rankers that show few or none, so
@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from labeler import imagecache
 from labeler.matching import MATCHER_VERSION
-from labeler.prelabel import learning, proposing
+from labeler.prelabel import bank, learning, proposing
 from labeler.prelabel.interactive import ExemplarSpec, build_matcher
 from labeler.store.models import Box, Image, OpeningRun
 from labeler.store.queries import InvalidInput, NotFound
@@ -31,7 +31,7 @@ UNFINISHED = ("new", "in_progress")
 def _banks(session, image: Image) -> list[ExemplarSpec]:
     specs = []
     for label in image.dataset.labels:
-        boxes = learning.bank_exemplar_boxes(
+        boxes = bank.bank_exemplar_boxes(
             session, dataset_id=image.dataset_id, label_id=label.id, k=OPENING_EXEMPLARS
         )
         specs += [ExemplarSpec(im, box, label.name) for im, box in boxes if im != image.id]

@@ -8,6 +8,7 @@ from sqlalchemy import inspect, select, text
 
 from labeler.matching import FEATURE_NAMES, MATCHER_VERSION, Candidates
 from labeler.prelabel import learning
+from labeler.prelabel.bank import bank_exemplar_boxes
 from labeler.ranking import Ranker
 from labeler.store import Base, Box, Dataset, Image, make_engine, migrate, session_factory
 from labeler.store.models import Candidate, RankerState
@@ -242,7 +243,7 @@ def test_on_the_demo_real_candidates_learn_and_the_bank_spreads(demo_ws):
         acc, _ = learning.rankers(s, dataset_id=ds.id, label_id=rbc.id)
         assert acc.n_pos > 0 and acc.n_neg > 0
 
-        geo = learning.bank_exemplar_boxes(s, dataset_id=ds.id, label_id=rbc.id, k=8)
+        geo = bank_exemplar_boxes(s, dataset_id=ds.id, label_id=rbc.id, k=8)
         assert len(geo) == 8 and len(set(geo)) == 8
         loaded: list[int] = []
 
@@ -250,8 +251,8 @@ def test_on_the_demo_real_candidates_learn_and_the_bank_spreads(demo_ws):
             loaded.append(image.id)
             return read_image(demo_ws.root / image.path)
 
-        bank = learning.bank_exemplar_boxes(s, dataset_id=ds.id, label_id=rbc.id, k=8,
-                                            load_image=load, pool=60)  # fmt: skip
+        bank = bank_exemplar_boxes(s, dataset_id=ds.id, label_id=rbc.id, k=8,
+                                   load_image=load, pool=60)  # fmt: skip
         assert len(bank) == 8 and len(loaded) == len(set(loaded))
         sizes = np.array([b[2] * b[3] for _, b in bank])
         assert sizes.max() / sizes.min() > 1.5  # spread, not 8 near-copies
