@@ -15,7 +15,7 @@ import queue
 import threading
 from collections.abc import Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from labeler.prelabel import learning
 from labeler.store.models import Box, Candidate, Image
@@ -24,6 +24,10 @@ from labeler.workspace import Workspace
 log = logging.getLogger(__name__)
 OUTCOME_OF_STATUS = {"accepted": "accepted", "rejected": "rejected"}
 FINISHED = ("done", "empty")
+# Decisions refit a label at once only while it has few labelled rows (where each one moves
+# the estimate, e.g. a label whose first proposals were all wrong); past that, refits wait for
+# the image to be done, so a busy annotator's every click does not cost a fit.
+EARLY_ROWS = 200
 
 
 class Learner:
@@ -33,15 +37,20 @@ class Learner:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self._queue: queue.Queue = queue.Queue()
-        self._pending: set[int] = set()
+        self._pending: dict[int, set[int] | None] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def schedule(self, dataset_id: int) -> None:
+    def schedule(self, dataset_id: int, label_ids: Iterable[int] | None = None) -> None:
+        """Refit ``label_ids`` of the dataset (``None``: every label) soon."""
         with self._lock:
             if dataset_id in self._pending:
+                have = self._pending[dataset_id]
+                self._pending[dataset_id] = (
+                    None if have is None or label_ids is None else have | set(label_ids)
+                )
                 return
-            self._pending.add(dataset_id)
+            self._pending[dataset_id] = None if label_ids is None else set(label_ids)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._loop, name="labeler-learn", daemon=True
@@ -57,10 +66,13 @@ class Learner:
         while True:
             dataset_id = self._queue.get()
             with self._lock:
-                self._pending.discard(dataset_id)
+                labels = self._pending.pop(dataset_id, None)
             try:
                 with self.ws.sessions.begin() as s:
-                    learning.refit(s, dataset_id=dataset_id)
+                    if labels is None:
+                        learning.refit(s, dataset_id=dataset_id)
+                    for label_id in sorted(labels or ()):
+                        learning.refit(s, dataset_id=dataset_id, label_id=label_id)
             except Exception:  # a failed refit keeps the last state; never kill the thread
                 log.exception("refit of dataset %s failed", dataset_id)
             finally:
@@ -85,8 +97,19 @@ def boxes_decided(
         dataset_id = s.scalar(
             select(Image.dataset_id).join(Box, Box.image_id == Image.id).where(Box.id == ids[0])
         )
-    if hit and learner is not None and dataset_id is not None:
-        learner.schedule(dataset_id)
+        labels = set(s.scalars(select(Box.label_id).where(Box.id.in_(ids))))
+        early = {
+            lab
+            for lab in labels
+            if s.scalar(
+                select(func.count(Candidate.id)).where(
+                    Candidate.label_id == lab, Candidate.outcome.is_not(None)
+                )
+            )
+            < EARLY_ROWS
+        }
+    if hit and early and learner is not None and dataset_id is not None:
+        learner.schedule(dataset_id, early)
 
 
 def image_finished(ws: Workspace, *, image_id: int, state: str, learner: Learner | None) -> None:
