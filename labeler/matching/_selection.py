@@ -19,6 +19,10 @@ from labeler.matching.refine import refine_candidates
 from labeler.matching.stretch import RefineGroup
 
 EXCLUDE_IOU = 0.5
+# The best this many candidates per target go on: a request shows at most 100, and the
+# features (the crowd IoU is quadratic) of a low threshold on a large image would otherwise
+# cost seconds and gigabytes (20,000 peaks on a 2560x1920 scene).
+MAX_CANDIDATES = 1000
 
 
 def _kept(boxes, scores, threshold, exclude, nms_iou) -> np.ndarray:
@@ -26,7 +30,7 @@ def _kept(boxes, scores, threshold, exclude, nms_iou) -> np.ndarray:
     keep = scores >= threshold
     if len(exclude):
         keep &= iou_matrix(boxes, exclude).max(axis=1) < EXCLUDE_IOU
-    return np.flatnonzero(keep)[nms(boxes[keep], scores[keep], nms_iou)]
+    return np.flatnonzero(keep)[nms(boxes[keep], scores[keep], nms_iou)][:MAX_CANDIDATES]
 
 
 def _group_size(t: Template) -> tuple[float, float]:

@@ -112,13 +112,7 @@ class Level:
             r = cv2.matchTemplate(plane[ys, xs], t, cv2.TM_CCORR)
             acc = r if acc is None else cv2.add(acc, r)
         ny, nx = acc.shape
-        e = self._energy
-        energy = (
-            e[y0 + h : y0 + h + ny, x0 + w : x0 + w + nx]
-            - e[y0 : y0 + ny, x0 + w : x0 + w + nx]
-            - e[y0 + h : y0 + h + ny, x0 : x0 + nx]
-            + e[y0 : y0 + ny, x0 : x0 + nx]
-        ).astype(np.float32)
+        energy = window_sums(self._energy, y0=y0, x0=x0, h=h, w=w, ny=ny, nx=nx).astype(np.float32)
         floor = np.float32(VAR_FLOOR * h * w * self.channels)
         flat = energy <= floor
         energy[flat] = 1.0
@@ -205,3 +199,18 @@ def subpixel(score: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray
     left, right = score[r, np.maximum(c - 1, 0)], score[r, np.minimum(c + 1, nx - 1)]
     up, down = score[np.maximum(r - 1, 0), c], score[np.minimum(r + 1, ny - 1), c]
     return offset(left, right), offset(up, down)
+
+
+def window_sums(
+    integral: np.ndarray, *, y0: int, x0: int, h: int, w: int, ny: int, nx: int
+) -> np.ndarray:
+    """Sums over every ``h`` x ``w`` window (rows x cols) whose top-left corner lies in the
+    ``ny`` x ``nx`` grid starting at row ``y0``, column ``x0``, from an integral image of
+    shape ``(H + 1, W + 1)`` (as :func:`cv2.integral` returns). Shape ``(ny, nx)``."""
+    e = integral
+    return (
+        e[y0 + h : y0 + h + ny, x0 + w : x0 + w + nx]
+        - e[y0 : y0 + ny, x0 + w : x0 + w + nx]
+        - e[y0 + h : y0 + h + ny, x0 : x0 + nx]
+        + e[y0 : y0 + ny, x0 : x0 + nx]
+    )

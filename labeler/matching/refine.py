@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from labeler.matching.ncc import Level
+from labeler.matching.ncc import Level, window_sums
 from labeler.matching.preprocess import VAR_FLOOR
 from labeler.matching.stretch import SHIFT, SPAN, STEP, RefineGroup, Stretch
 
@@ -72,13 +72,7 @@ def _score(level: Level, st: Stretch, cx: float, cy: float, shift: int = 1):
         patch, (n, n, patch.shape[2], th, tw), (s0, s1, s2, s0, s1)
     )
     acc = np.einsum("ijcyx,cyx->ij", win, st.planes_t)
-    e = level._energy
-    energy = (
-        e[ay + th : ay + th + n, ax + tw : ax + tw + n]
-        - e[ay : ay + n, ax + tw : ax + tw + n]
-        - e[ay + th : ay + th + n, ax : ax + n]
-        + e[ay : ay + n, ax : ax + n]
-    )
+    energy = window_sums(level._energy, y0=ay, x0=ax, h=th, w=tw, ny=n, nx=n)
     if ay < py or ax < px or ay + th + n - 1 > py + height or ax + tw + n - 1 > px + width:
         # Windows hanging off the image: the template's visible part only.
         ys, xs = np.arange(ay, ay + n)[:, None], np.arange(ax, ax + n)[None, :]

@@ -107,12 +107,11 @@ def propose(
                 continue
             c = cands.of_label(name)
             p, p_useful = learning.score(rankers[labels[name]], c.features)
-            ok = ~_blocked(c, name, standing)
-            order = learning.select_shown(
-                np.where(ok, p, 0.0),
-                p_useful=np.where(ok, p_useful, 0.0),
-                already_shown=_undecided_count(standing, name),
+            ok = np.flatnonzero(~_blocked(c, name, standing))
+            shown = learning.select_shown(
+                p[ok], p_useful=p_useful[ok], already_shown=_undecided_count(standing, name)
             )
+            order = ok[shown]
             if min_score is not None:
                 order = order[p[order] >= min_score]
             box_ids: list[int | None] = [None] * len(c)

@@ -151,6 +151,16 @@ def chromium():
         browser.close()
 
 
+LOOSE_MARGIN = "-1.25"  # about the old raw 0.5 cut: p > 0.05
+
+
+@pytest.fixture
+def loose(monkeypatch):
+    """Show about what the old raw 0.5 cut showed, so that one cold-start exemplar finds
+    several proposals (tests of what happens to them, not of the show rule)."""
+    monkeypatch.setenv("LABELER_SHOW_MARGIN", LOOSE_MARGIN)
+
+
 @pytest.fixture
 def live_server(demo_ws, monkeypatch):
     """``create_app`` over ``demo_ws`` behind a real threaded WSGI server on a free port.
@@ -158,7 +168,7 @@ def live_server(demo_ws, monkeypatch):
     The UI tests drive accept/reject/Shift+A over several proposals from one cold-start
     exemplar, so the show rule is loosened to about the old raw 0.5 cut (a saving margin of
     -1.25 s: p > 0.05)."""
-    monkeypatch.setenv("LABELER_SHOW_MARGIN", "-1.25")
+    monkeypatch.setenv("LABELER_SHOW_MARGIN", LOOSE_MARGIN)
     import threading
     from types import SimpleNamespace
 

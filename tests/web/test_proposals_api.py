@@ -3,18 +3,11 @@ decisions teach the rankers, unfinished images open with their labels' proposals
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import func, select
 
 from labeler.store.models import Box, Candidate, RankerState
 
 V1 = "/api/v1"
-
-
-@pytest.fixture
-def loose(monkeypatch):
-    """Show about what the old raw 0.5 cut showed, so one cold-start exemplar finds several."""
-    monkeypatch.setenv("LABELER_SHOW_MARGIN", "-1.25")
 
 
 def _images(api) -> list[dict]:
