@@ -116,6 +116,20 @@ def hubble_tiles(grid: int = 4):
             yield f"tile_{r}{c}.png", bgr[y0 : y0 + th, x0 : x0 + tw].copy(), rows
 
 
+def tiled(scenes, grid: int = 4):
+    """The first ``grid**2`` scenes tiled into one image (a large image with hundreds of
+    objects; objects cut by a scene's border meet at the seams, as on a real stitched slide)."""
+    scenes = list(scenes)[: grid * grid]
+    h, w = scenes[0][1].shape[:2]
+    big = np.zeros((grid * h, grid * w, 3), np.uint8)
+    rows = []
+    for k, (_, img, boxes) in enumerate(scenes):
+        oy, ox = (k // grid) * h, (k % grid) * w
+        big[oy : oy + h, ox : ox + w] = img
+        rows += [(lab, x0 + ox, y0 + oy, x1 + ox, y1 + oy) for lab, x0, y0, x1, y1 in boxes]
+    yield "big.png", big, rows
+
+
 def write(root: Path, items) -> None:
     (root / "images").mkdir(parents=True, exist_ok=True)
     with open(root / "boxes.csv", "w", newline="") as fh:
@@ -137,7 +151,9 @@ def main() -> None:
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     out = Path(args.out)
-    write(out / "synth", ((f"synth_{i:03d}.png", *synth_image(rng)) for i in range(40)))
+    scenes = [(f"synth_{i:03d}.png", *synth_image(rng)) for i in range(40)]
+    write(out / "synth", scenes)
+    write(out / "synth-large", tiled(scenes))
     write(out / "hubble", hubble_tiles())
 
 
