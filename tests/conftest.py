@@ -273,3 +273,23 @@ def check_ws(demo_ws):
     with demo_ws.sessions.begin() as s:
         s.execute(update(Image).values(state="done"))
     return demo_ws
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sessions(request, tmp_path):
+    """Store and learning tests: sessions on a freshly migrated database of each backend
+    the store must support."""
+    from sqlalchemy import text
+
+    from labeler.store import Base, make_engine, migrate, session_factory
+
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    else:
+        engine = make_engine(request.getfixturevalue("pg_url"))
+        with engine.begin() as conn:  # the cluster is shared by the session: start clean
+            Base.metadata.drop_all(conn)
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    migrate(engine)
+    yield session_factory(engine)
+    engine.dispose()

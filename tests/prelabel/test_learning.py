@@ -4,31 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import inspect, select
 
 from labeler.matching import FEATURE_NAMES, MATCHER_VERSION, Candidates
 from labeler.prelabel import learning
 from labeler.prelabel.bank import bank_exemplar_boxes
 from labeler.ranking import Ranker
-from labeler.store import Base, Box, Dataset, Image, make_engine, migrate, session_factory
+from labeler.store import Box, Dataset, Image, make_engine, migrate
 from labeler.store.models import Candidate, RankerState
 from labeler.store.queries import ensure_labels
 
 F = len(FEATURE_NAMES)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def sessions(request, tmp_path):
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
-    else:
-        engine = make_engine(request.getfixturevalue("pg_url"))
-        with engine.begin() as conn:  # the cluster is shared by the session: start clean
-            Base.metadata.drop_all(conn)
-            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    migrate(engine)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture

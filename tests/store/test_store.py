@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -17,7 +17,6 @@ from labeler.store import (
     LabelClass,
     make_engine,
     migrate,
-    session_factory,
 )
 from labeler.store.queries import (
     InvalidBox,
@@ -27,21 +26,6 @@ from labeler.store.queries import (
     label_by_name,
     validate_box,
 )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def sessions(request, tmp_path):
-    """Sessions on a freshly migrated database of each backend the store must support."""
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
-    else:
-        engine = make_engine(request.getfixturevalue("pg_url"))
-        with engine.begin() as conn:  # the cluster is shared by the session: start clean
-            Base.metadata.drop_all(conn)
-            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    migrate(engine)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture
