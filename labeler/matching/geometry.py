@@ -82,6 +82,16 @@ def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
+def iou_pairs(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """IoU of ``boxes_a[i]`` with ``boxes_b[i]``, both ``(N, 4)`` ``(x, y, w, h)``: ``(N,)``."""
+    a, b = as_boxes(boxes_a), as_boxes(boxes_b)
+    lo = np.maximum(a[:, :2], b[:, :2])
+    hi = np.minimum(a[:, :2] + a[:, 2:], b[:, :2] + b[:, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
+    union = a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
     """Greedy non-maximum suppression.
 

@@ -11,13 +11,14 @@ scikit-learn takes seconds the first time).
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from collections.abc import Iterable
 
 from sqlalchemy import func, select, update
 
-from labeler.prelabel import learning
+from labeler.prelabel import learning, tightening
 from labeler.store.models import Box, Candidate, Image
 from labeler.workspace import Workspace
 
@@ -42,7 +43,12 @@ class Learner:
         self._thread: threading.Thread | None = None
 
     def schedule(self, dataset_id: int, label_ids: Iterable[int] | None = None) -> None:
-        """Refit ``label_ids`` of the dataset (``None``: every label) soon."""
+        """Refit ``label_ids`` of the dataset (``None``: every label) soon; at once, inside
+        the request, when ``$LABELER_LEARN_SYNC`` is set (benchmarks that must repeat
+        exactly: a thread's timing decides which decisions a refit sees)."""
+        if os.environ.get("LABELER_LEARN_SYNC"):
+            self._refit(dataset_id, None if label_ids is None else set(label_ids))
+            return
         with self._lock:
             if dataset_id in self._pending:
                 have = self._pending[dataset_id]
@@ -68,15 +74,20 @@ class Learner:
             with self._lock:
                 labels = self._pending.pop(dataset_id, None)
             try:
-                with self.ws.sessions.begin() as s:
-                    if labels is None:
-                        learning.refit(s, dataset_id=dataset_id)
-                    for label_id in sorted(labels or ()):
-                        learning.refit(s, dataset_id=dataset_id, label_id=label_id)
-            except Exception:  # a failed refit keeps the last state; never kill the thread
-                log.exception("refit of dataset %s failed", dataset_id)
+                self._refit(dataset_id, labels)
             finally:
                 self._queue.task_done()
+
+    def _refit(self, dataset_id: int, labels: set[int] | None) -> None:
+        try:
+            with self.ws.sessions.begin() as s:
+                if labels is None:  # an image was done: rankers and box regressors
+                    learning.refit(s, dataset_id=dataset_id)
+                    tightening.refit(self.ws, s, dataset_id=dataset_id)
+                for label_id in sorted(labels or ()):
+                    learning.refit(s, dataset_id=dataset_id, label_id=label_id)
+        except Exception:  # a failed refit keeps the last state; never kill the thread
+            log.exception("refit of dataset %s failed", dataset_id)
 
 
 def boxes_decided(

@@ -191,12 +191,20 @@ def refit(
         outcome = np.array([o for _, o in rows])
         accepted = Ranker.fit(features=x, accepted=outcome == "accepted")
         useful = Ranker.fit(features=x, accepted=outcome != "rejected")
-        state = {"accepted": accepted.to_dict(), "useful": useful.to_dict()}
-        out[lab] = _upsert(session, dataset_id, lab, state, len(rows))
+        out[lab] = upsert_state(
+            session, dataset_id=dataset_id, label_id=lab, n_examples=len(rows),
+            accepted=accepted.to_dict(), useful=useful.to_dict(),
+        )  # fmt: skip
     return out
 
 
-def _upsert(session: Session, dataset_id: int, label_id: int, state: dict, n: int) -> RankerState:
+def upsert_state(
+    session: Session, *, dataset_id: int, label_id: int, n_examples: int | None = None, **parts
+) -> RankerState:
+    """Set ``parts`` of a label's stored state (``accepted``/``useful``: ranker dicts,
+    ``boxfit``: :mod:`labeler.prelabel.tightening`'s), keeping the other parts; a part
+    given as ``None`` is removed."""
+
     def current() -> RankerState | None:
         return session.scalar(
             select(RankerState).where(
@@ -204,18 +212,30 @@ def _upsert(session: Session, dataset_id: int, label_id: int, state: dict, n: in
             )
         )
 
-    values = dict(matcher_version=MATCHER_VERSION, state=state, n_examples=n, updated_at=utcnow())
     row = current()
     if row is None:
         try:  # a concurrent refit may insert the same (dataset, label) first
             with session.begin_nested():
-                row = RankerState(dataset_id=dataset_id, label_id=label_id, **values)
+                row = RankerState(
+                    dataset_id=dataset_id, label_id=label_id, matcher_version=MATCHER_VERSION,
+                    state={}, n_examples=0,
+                )  # fmt: skip
                 session.add(row)
-            return row
         except IntegrityError:
             row = current()
-    for key, value in values.items():
-        setattr(row, key, value)
+    state = dict(row.state or {})
+    if row.matcher_version != MATCHER_VERSION:
+        state = {}
+    for key, value in parts.items():
+        if value is None:
+            state.pop(key, None)
+        else:
+            state[key] = value
+    row.state = state  # a new dict: the JSON column sees the change
+    row.matcher_version = MATCHER_VERSION
+    if n_examples is not None:
+        row.n_examples = n_examples
+    row.updated_at = utcnow()
     session.flush()
     return row
 

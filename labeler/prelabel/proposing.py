@@ -24,8 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from labeler import imagecache
-from labeler.matching import MATCHER_VERSION, Candidates, Matcher, iou_matrix
-from labeler.prelabel import learning
+from labeler.matching import MATCHER_VERSION, Candidates, Matcher, iou_matrix, profiles
+from labeler.prelabel import learning, tightening
 from labeler.store.models import Box, Image, LabelClass
 from labeler.store.proposals import DECIDED_IOU, blocks
 from labeler.store.queries import InvalidInput, require
@@ -50,14 +50,16 @@ def _standing(session: Session, image_id: int) -> list[tuple[str, str, tuple]]:
     return [(name, status, (x, y, w, h)) for name, status, x, y, w, h in rows]
 
 
-def _blocked(cands: Candidates, label: str, standing: list) -> np.ndarray:
+def _blocked(
+    cands: Candidates, label: str, standing: list, iou: float = NEAR_DUPLICATE_IOU
+) -> np.ndarray:
     """Mask of candidates of ``label`` that a staying box rules out: the store's rule
     (:func:`labeler.store.proposals.blocks`) at :data:`NEAR_DUPLICATE_IOU`."""
     rows = [row for row in standing if blocks(row[1], row[0], label)]
     if not len(cands) or not rows:
         return np.zeros(len(cands), bool)
     ious = iou_matrix(cands.boxes, np.array([r[2] for r in rows], np.float64))
-    return ious.max(axis=1) >= min(NEAR_DUPLICATE_IOU, DECIDED_IOU)
+    return ious.max(axis=1) >= min(iou, DECIDED_IOU)
 
 
 def _undecided_count(standing: list, label: str) -> int:
@@ -88,6 +90,7 @@ def propose(
         standing = _standing(s, image_id)
         labels = {lab.name: lab.id for lab in image.dataset.labels}
         rankers = learning.dataset_rankers(s, dataset_id=image.dataset_id)
+        boxfits = tightening.load(s, dataset_id=image.dataset_id)
         with imagecache.readable(image):
             pixels = read(ws, image)
     every = [tuple(box) for _, status, box in standing if status != "rejected"]
@@ -102,12 +105,21 @@ def propose(
         standing = _standing(s, image_id)  # again: the annotator may have decided meanwhile
         label_rows = {lab.name: lab for lab in image.dataset.labels}
         new: list[Box] = []
+        image_planes = None  # for the box regressors: computed once, if one is needed
         for name in sorted(set(cands.labels)):
             if name not in labels:
                 continue
             c = cands.of_label(name)
             p, p_useful = learning.score(rankers[labels[name]], c.features)
-            ok = np.flatnonzero(~_blocked(c, name, standing))
+            # Whether a candidate is new is judged on the matcher's box (where the object
+            # is); tightening only moves its edges, and must not make it a sure duplicate.
+            ok = ~_blocked(c, name, standing)
+            if labels[name] in boxfits:
+                if image_planes is None:
+                    image_planes = profiles.planes(pixels)
+                c, showable = tightening.tighten(image_planes, c, boxfits[labels[name]], p)
+                ok &= showable & ~_blocked(c, name, standing)
+            ok = np.flatnonzero(ok)
             shown = learning.select_shown(
                 p[ok], p_useful=p_useful[ok], already_shown=_undecided_count(standing, name)
             )

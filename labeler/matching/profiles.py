@@ -1,0 +1,127 @@
+"""Edge and intensity profiles around boxes: what a box regressor learns box edges from.
+
+The matcher finds *where* objects are well, but its boxes take the exemplar's size, and
+objects vary (log size sd 0.2 on blood cells, 0.35 on other sets): half of the true boxes
+have no candidate at IoU >= 0.7. Where this annotator puts a box's edges is learnt per
+label (:class:`labeler.ranking.BoxFit`) from the label's accepted boxes, jittered the way
+the matcher errs (:func:`jittered`), as in the R-CNN box regressor. This module holds the
+pure part: the feature rows of boxes on one image and the delta arithmetic.
+
+Boxes are ``(x, y, w, h)`` floats in pixels (x = column), arrays ``(N, 4)``. A box's
+window is the box grown :data:`WINDOW` times about its centre, resampled to
+:data:`SIZE` x :data:`SIZE`, so rows are comparable across object sizes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+WINDOW = 1.6  # the window sees this much around the box: edges outside a loose box too
+SIZE = 24  # samples across the window, per axis
+PATCH = 6  # a coarse intensity patch, for the object's shape
+FEATURE_COUNT = 4 * SIZE + PATCH * PATCH
+# Matcher errors, measured on dev sets (candidate vs the true box at IoU >= 0.3): centre
+# offset about 0.1 of the size per axis, log size about 0.2-0.35 per axis.
+JITTER_CENTRE, JITTER_LOG_SIZE = 0.12, 0.2
+
+
+@dataclass(frozen=True, eq=False)
+class Planes:
+    """Grey level and absolute Sobel gradients of one image, float32, as a pyramid:
+    ``levels[k]`` is ``(grey, grad_x, grad_y)`` at ``1 / 2**k`` of the image's size
+    (Gaussian pyramid, so a big box sampled at 24 points does not alias its edges)."""
+
+    levels: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(H, W)`` of the image."""
+        return self.levels[0][0].shape
+
+
+def planes(image: np.ndarray) -> Planes:
+    """:class:`Planes` of an ``(H, W)``, ``(H, W, 3)`` BGR or ``(H, W, 4)`` BGRA image."""
+    img = np.asarray(image)
+    if img.ndim == 3:
+        img = img[..., 0] if img.shape[2] == 1 else cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2GRAY)
+    grey = img.astype(np.float32)
+    level = (
+        grey,
+        np.abs(cv2.Sobel(grey, cv2.CV_32F, 1, 0)),
+        np.abs(cv2.Sobel(grey, cv2.CV_32F, 0, 1)),
+    )
+    levels = [level]
+    while min(levels[-1][0].shape) >= 2 * SIZE:
+        levels.append(tuple(cv2.pyrDown(a) for a in levels[-1]))
+    return Planes(tuple(levels))
+
+
+def box_profiles(p: Planes, boxes: np.ndarray) -> np.ndarray:
+    """Feature rows ``(N, FEATURE_COUNT)`` of ``boxes`` ``(N, 4)`` on one image.
+
+    Per box window: the column profile of the horizontal gradient, the row profile of
+    the vertical gradient (both over the window's mean gradient), the column and row
+    profiles of the standardised grey level, and a :data:`PATCH` x :data:`PATCH` grey
+    patch. Windows past the image edge repeat the border.
+    """
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    out = np.zeros((len(b), FEATURE_COUNT), np.float64)
+    for i, (x, y, w, h) in enumerate(b):
+        ww, hh = max(w, 1.0) * WINDOW, max(h, 1.0) * WINDOW
+        # The level where the window spans SIZE to 2 SIZE pixels on its shorter side.
+        k = int(np.clip(np.floor(np.log2(max(min(ww, hh) / SIZE, 1.0))), 0, len(p.levels) - 1))
+        f = 2.0**-k
+        sx, sy = SIZE / (ww * f), SIZE / (hh * f)
+        x0, y0 = (x + w / 2 - ww / 2) * f, (y + h / 2 - hh / 2) * f
+        m = np.array([[sx, 0.0, -x0 * sx], [0.0, sy, -y0 * sy]], np.float32)
+        grey, gx, gy = (
+            cv2.warpAffine(a, m, (SIZE, SIZE), borderMode=cv2.BORDER_REPLICATE) for a in p.levels[k]
+        )
+        grey = (grey - grey.mean()) / (grey.std() + 1e-3)
+        energy = float(gx.mean() + gy.mean()) / 2 + 1e-3
+        patch = cv2.resize(grey, (PATCH, PATCH), interpolation=cv2.INTER_AREA)
+        out[i] = np.concatenate(
+            [gx.mean(0) / energy, gy.mean(1) / energy, grey.mean(0), grey.mean(1), patch.ravel()]
+        )
+    return out
+
+
+def deltas(boxes: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """``(N, 4)`` steps from ``boxes`` to ``truth`` (both ``(N, 4)``): centre offsets over
+    the box's width/height, then log width and height ratios."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    t = np.asarray(truth, np.float64).reshape(-1, 4)
+    return np.column_stack(
+        [
+            (t[:, 0] + t[:, 2] / 2 - b[:, 0] - b[:, 2] / 2) / b[:, 2],
+            (t[:, 1] + t[:, 3] / 2 - b[:, 1] - b[:, 3] / 2) / b[:, 3],
+            np.log(t[:, 2] / b[:, 2]),
+            np.log(t[:, 3] / b[:, 3]),
+        ]
+    )
+
+
+def apply_deltas(boxes: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """``boxes`` ``(N, 4)`` moved by :func:`deltas` ``d`` ``(N, 4)``."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    d = np.asarray(d, np.float64).reshape(-1, 4)
+    w, h = b[:, 2] * np.exp(d[:, 2]), b[:, 3] * np.exp(d[:, 3])
+    cx = b[:, 0] + b[:, 2] / 2 + d[:, 0] * b[:, 2]
+    cy = b[:, 1] + b[:, 3] / 2 + d[:, 1] * b[:, 3]
+    return np.column_stack([cx - w / 2, cy - h / 2, w, h])
+
+
+def jittered(
+    truth: np.ndarray, *, copies: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``copies`` perturbed boxes per true box, as the matcher misplaces them: returns the
+    perturbed boxes ``(N * copies, 4)`` and their true boxes, repeated, ``(N * copies, 4)``."""
+    t = np.repeat(np.asarray(truth, np.float64).reshape(-1, 4), copies, axis=0)
+    n = len(t)
+    step = np.column_stack(
+        [rng.normal(0, JITTER_CENTRE, (n, 2)), rng.normal(0, JITTER_LOG_SIZE, (n, 2))]
+    )
+    return apply_deltas(t, step), t

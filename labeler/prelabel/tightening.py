@@ -1,0 +1,169 @@
+"""Tight boxes: each label's box regressor, fitted on the annotator's own boxes, applied to
+the candidates worth showing.
+
+Training boxes are the label's accepted boxes whose geometry a person gave: drawn ones and
+proposals the annotator moved (a proposal accepted as it was teaches nothing about edges,
+and would teach the regressor its own output). Fitting reads the images, so it runs only
+in the background (:class:`labeler.prelabel.feedback.Learner`), after the rankers' refit;
+profile rows are cached per image and label, so a refit reads only the images that changed.
+The fit is kept in the label's :class:`~labeler.store.models.RankerState` under
+``"boxfit"`` (absent: boxes stay as the matcher gives them).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from labeler import imagecache
+from labeler.matching import Candidates, nms
+from labeler.matching.geometry import iou_pairs
+from labeler.matching.profiles import Planes, box_profiles, jittered, planes
+from labeler.prelabel.learning import upsert_state
+from labeler.ranking.boxfit import BoxFit
+from labeler.store.models import Box, Candidate, Image, LabelClass, RankerState
+from labeler.workspace import Workspace
+
+MAX_BOXES = 300  # newest human-placed boxes per label a fit uses
+COPIES = 8  # jittered copies per box
+TOP = 100  # candidates tightened per (image, label), best first: what can be shown and more
+KEEP_IOU = 0.5  # a tightened box must overlap the matcher's this much
+DUPLICATE_IOU = 0.5  # two tightened candidates this close are one object: the better stays
+_CACHE_SIZE = 2000
+_cache: OrderedDict[tuple[int, int], tuple[tuple, tuple]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _human_boxes(session: Session, label_id: int) -> dict[int, list[tuple]]:
+    """The label's newest accepted boxes placed by a person, by image id."""
+    rows = session.execute(
+        select(
+            Box.id,
+            Box.image_id,
+            Box.x,
+            Box.y,
+            Box.w,
+            Box.h,
+            Box.source,
+            Candidate.x,
+            Candidate.y,
+            Candidate.w,
+            Candidate.h,
+        )  # fmt: skip
+        .outerjoin(Candidate, Candidate.box_id == Box.id)
+        .where(Box.label_id == label_id, Box.status == "accepted")
+        .order_by(Box.id.desc())
+    )
+    out: dict[int, list[tuple]] = {}
+    seen: set[int] = set()
+    for bid, image_id, x, y, w, h, source, cx, cy, cw, ch in rows:
+        if bid in seen or w < 4 or h < 4:
+            continue
+        moved = cx is not None and max(abs(x - cx), abs(y - cy), abs(w - cw), abs(h - ch)) > 0.5
+        if source == "matcher" and not moved:
+            continue
+        seen.add(bid)
+        out.setdefault(image_id, []).append((x, y, w, h))
+        if len(seen) >= MAX_BOXES:
+            break
+    return out
+
+
+def _rows(ws: Workspace, image: Image, label_id: int, boxes: list[tuple]) -> tuple:
+    """(features, jittered boxes, truth) of one image's boxes of one label, cached."""
+    key, want = (image.id, label_id), tuple(sorted(boxes))
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None and hit[0] == want:
+            _cache.move_to_end(key)
+            return hit[1]
+    rng = np.random.default_rng([image.id, label_id])
+    b, t = jittered(np.array(want, np.float64), copies=COPIES, rng=rng)
+    with imagecache.readable(image):
+        x = box_profiles(planes(imagecache.read_pixels(ws, image)), b)
+    with _cache_lock:
+        _cache[key] = (want, (x, b, t))
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return x, b, t
+
+
+def refit(ws: Workspace, session: Session, *, dataset_id: int) -> dict[int, BoxFit | None]:
+    """Refit the box regressor of every label of the dataset and store it (or its absence,
+    when it would not help). The caller commits."""
+    out: dict[int, BoxFit | None] = {}
+    for label_id in session.scalars(
+        select(LabelClass.id).where(LabelClass.dataset_id == dataset_id)
+    ).all():
+        by_image = _human_boxes(session, label_id)
+        parts = []
+        for image_id in sorted(by_image):
+            image = session.get(Image, image_id)
+            try:
+                parts.append((image_id, *_rows(ws, image, label_id, by_image[image_id])))
+            except (OSError, ValueError):  # a missing or unreadable file teaches nothing
+                continue
+        fit = None
+        if parts:
+            fit = BoxFit.fit(
+                features=np.vstack([p[1] for p in parts]),
+                boxes=np.vstack([p[2] for p in parts]),
+                truth=np.vstack([p[3] for p in parts]),
+                groups=np.concatenate([np.full(len(p[1]), p[0]) for p in parts]),
+            )
+        _store(session, dataset_id, label_id, fit)
+        out[label_id] = fit
+    return out
+
+
+def _store(session: Session, dataset_id: int, label_id: int, fit: BoxFit | None) -> None:
+    upsert_state(
+        session, dataset_id=dataset_id, label_id=label_id,
+        boxfit=None if fit is None else fit.to_dict(),
+    )  # fmt: skip
+
+
+def load(session: Session, *, dataset_id: int) -> dict[int, BoxFit]:
+    """The stored box regressors of a dataset's labels, by label id (labels without one are
+    left out; none at all under ``$LABELER_NO_TIGHTEN``, for before/after benchmarks)."""
+    out = {}
+    if os.environ.get("LABELER_NO_TIGHTEN"):
+        return out
+    for row in session.scalars(select(RankerState).where(RankerState.dataset_id == dataset_id)):
+        fit = BoxFit.from_dict((row.state or {}).get("boxfit"))
+        if fit is not None:
+            out[row.label_id] = fit
+    return out
+
+
+def tighten(
+    image_planes: Planes, cands: Candidates, fit: BoxFit, p: np.ndarray
+) -> tuple[Candidates, np.ndarray]:
+    """The :data:`TOP` most probable candidates with tightened boxes (clipped to the
+    image); of two that now cover one object only the more probable stays showable.
+    Returns the candidates (same order) and a mask ``(N,)`` of the showable ones."""
+    n = len(cands)
+    showable = np.ones(n, bool)
+    if not n:
+        return cands, showable
+    top = np.argsort(-p, kind="stable")[:TOP]
+    boxes = cands.boxes.copy()
+    tight = fit.tighten(image_planes, boxes[top])
+    height, width = image_planes.shape
+    x0 = np.clip(tight[:, 0], 0, width)
+    y0 = np.clip(tight[:, 1], 0, height)
+    x1 = np.clip(tight[:, 0] + tight[:, 2], 0, width)
+    y1 = np.clip(tight[:, 1] + tight[:, 3], 0, height)
+    tight = np.column_stack([x0, y0, x1 - x0, y1 - y0])
+    # Refine, never relocate: a step that leaves the matcher's box has slid onto a
+    # neighbour (where a duplicate of a boxed object costs a rejection).
+    ok = (tight[:, 2] >= 2) & (tight[:, 3] >= 2) & (iou_pairs(tight, boxes[top]) >= KEEP_IOU)
+    boxes[top[ok]] = tight[ok]
+    showable[:] = False
+    showable[nms(boxes, p, DUPLICATE_IOU)] = True
+    return Candidates(boxes, cands.scores, cands.labels, cands.features), showable

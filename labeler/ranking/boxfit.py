@@ -1,0 +1,132 @@
+"""Per-label box regressor: where this annotator puts a box's edges, learnt from their boxes.
+
+A :class:`BoxFit` predicts, from the edge and intensity profiles around a candidate box
+(:func:`labeler.matching.profiles.box_profiles`), the step to the box the annotator would
+draw (:func:`labeler.matching.profiles.deltas`): a ridge regression per label, trained on
+the label's accepted boxes jittered as the matcher misplaces them (an R-CNN style box
+regressor, with the dataset's own boxes as the only training data, so it learns loose
+hand-drawn boxes as well as exact ones). Applied twice (:meth:`BoxFit.tighten`): the
+second step starts from a box nearer the object, where the profiles say more.
+
+It must never make boxes worse: :meth:`BoxFit.fit` holds out the newest images' boxes and
+returns ``None`` (keep the matcher's boxes) unless the tightened boxes overlap their
+truth better than the untightened ones there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from labeler.matching.geometry import iou_pairs
+from labeler.matching.profiles import FEATURE_COUNT, Planes, apply_deltas, box_profiles, deltas
+
+BOXFIT_VERSION = 1
+MIN_BOXES = 8  # true boxes of a label before a fit is tried
+ALPHA = 10.0  # ridge strength on standardised features: a few dozen boxes must not overfit
+MAX_STEP = 0.5  # per step and coordinate (a third of a box's size, or exp(0.5) = 1.65x)
+STEPS = 2
+HOLD_OUT = 0.25  # share of the newest images held out to check a fit helps
+MIN_GAIN = 0.005  # mean IoU a fit must add on the held-out boxes to be used
+
+
+@dataclass(frozen=True, eq=False)
+class BoxFit:
+    """A fitted regressor: standardisation, ``coef`` ``(4, F)`` and ``intercept`` ``(4,)``."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: np.ndarray
+    n_boxes: int = 0
+    gain: float = 0.0  # held-out mean IoU gained, for the record
+
+    @classmethod
+    def fit(
+        cls,
+        *,
+        features: np.ndarray,
+        boxes: np.ndarray,
+        truth: np.ndarray,
+        groups: np.ndarray,
+    ) -> BoxFit | None:
+        """Fit on jittered ``boxes`` ``(N, 4)`` with their ``features`` ``(N, F)`` and
+        ``truth`` ``(N, 4)``; ``groups`` ``(N,)`` orders rows by image (higher is newer).
+        ``None`` when there are too few boxes or the fit does not help on held-out images."""
+        x = np.asarray(features, np.float64).reshape(-1, FEATURE_COUNT)
+        b, t = np.asarray(boxes, np.float64), np.asarray(truth, np.float64)
+        g = np.asarray(groups).reshape(-1)
+        if len(np.unique(t, axis=0)) < MIN_BOXES:
+            return None
+        names = np.unique(g)
+        held = names[len(names) - max(int(len(names) * HOLD_OUT), 1) :]
+        test = np.isin(g, held)
+        if len(names) < 2 or test.all():  # one image: hold out every fourth row instead
+            test = np.arange(len(g)) % 4 == 3
+        trial = cls._solve(x[~test], deltas(b[~test], t[~test]))
+        before = iou_pairs(b[test], t[test]).mean()
+        after = iou_pairs(trial.tighten_rows(x[test], b[test]), t[test]).mean()
+        if after - before < MIN_GAIN:
+            return None
+        full = cls._solve(x, deltas(b, t))
+        return cls(full.mean, full.scale, full.coef, full.intercept,
+                   n_boxes=len(np.unique(t, axis=0)), gain=float(after - before))  # fmt: skip
+
+    @classmethod
+    def _solve(cls, x: np.ndarray, y: np.ndarray) -> BoxFit:
+        from sklearn.linear_model import Ridge
+
+        mean = x.mean(axis=0)
+        sd = x.std(axis=0)
+        scale = np.where(sd > 1e-9, sd, 1.0)
+        model = Ridge(alpha=ALPHA).fit((x - mean) / scale, y)
+        return cls(mean, scale, np.asarray(model.coef_), np.asarray(model.intercept_))
+
+    def step(self, features: np.ndarray) -> np.ndarray:
+        """Predicted :func:`~labeler.matching.profiles.deltas` ``(N, 4)``, each clipped."""
+        x = (np.asarray(features, np.float64).reshape(-1, FEATURE_COUNT) - self.mean) / self.scale
+        return np.clip(x @ self.coef.T + self.intercept, -MAX_STEP, MAX_STEP)
+
+    def tighten_rows(self, features: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """One step from precomputed ``features`` (the held-out check)."""
+        return apply_deltas(boxes, self.step(features))
+
+    def tighten(self, planes: Planes, boxes: np.ndarray, *, steps: int = STEPS) -> np.ndarray:
+        """``boxes`` ``(N, 4)`` on the image of ``planes`` after ``steps`` regression steps."""
+        out = np.asarray(boxes, np.float64).reshape(-1, 4)
+        for _ in range(steps):
+            if not len(out):
+                break
+            out = apply_deltas(out, self.step(box_profiles(planes, out)))
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "boxfit_version": BOXFIT_VERSION,
+            "features": FEATURE_COUNT,
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "coef": self.coef.tolist(),
+            "intercept": self.intercept.tolist(),
+            "n_boxes": self.n_boxes,
+            "gain": self.gain,
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict | None) -> BoxFit | None:
+        """Restore :meth:`to_dict` output; ``None`` for another version or feature set."""
+        if (
+            not state
+            or state.get("boxfit_version") != BOXFIT_VERSION
+            or state.get("features") != FEATURE_COUNT
+        ):
+            return None
+        return cls(
+            np.array(state["mean"], np.float64),
+            np.array(state["scale"], np.float64),
+            np.array(state["coef"], np.float64).reshape(4, FEATURE_COUNT),
+            np.array(state["intercept"], np.float64).reshape(4),
+            n_boxes=int(state.get("n_boxes", 0)),
+            gain=float(state.get("gain", 0.0)),
+        )

@@ -1,0 +1,45 @@
+"""labeler.matching.profiles: box window features and the delta arithmetic of box regression."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from labeler.matching.geometry import iou_pairs
+from labeler.matching.profiles import (
+    FEATURE_COUNT,
+    apply_deltas,
+    box_profiles,
+    deltas,
+    jittered,
+    planes,
+)
+
+
+def test_deltas_and_apply_deltas_are_inverse():
+    rng = np.random.default_rng(0)
+    truth = np.column_stack([rng.uniform(0, 100, (50, 2)), rng.uniform(5, 60, (50, 2))])
+    loose, t = jittered(truth, copies=3, rng=rng)
+    assert len(loose) == 150 and np.array_equal(t, np.repeat(truth, 3, axis=0))
+    assert 0.3 < iou_pairs(loose, t).mean() < 0.9  # really perturbed
+    assert np.allclose(apply_deltas(loose, deltas(loose, t)), t)
+
+
+@pytest.mark.parametrize("shape", [(120, 160), (120, 160, 3), (120, 160, 4)])
+def test_profiles_have_one_row_per_box_for_every_image_kind(shape):
+    img = np.zeros(shape, np.uint8)
+    cv2.circle(img, (80, 60), 20, (200, 200, 200, 255), -1)
+    rows = box_profiles(planes(img), np.array([[60, 40, 41, 41], [150, 110, 30, 30]]))
+    assert rows.shape == (2, FEATURE_COUNT) and np.isfinite(rows).all()
+
+
+def test_profiles_tell_a_misplaced_box_more_than_an_object_size():
+    def disc(r, shift=0.0):
+        img = np.full((300, 300), 40, np.uint8)
+        cv2.circle(img, (150, 150), r, 220, -1)
+        box = np.array([[150 - r + shift * 2 * r, 150 - r, 2 * r, 2 * r]])
+        return box_profiles(planes(img), box)[0]
+
+    small, big, misplaced = disc(20), disc(60), disc(60, shift=0.25)
+    assert np.abs(small - big).mean() < 0.5 * np.abs(big - misplaced).mean()

@@ -1,0 +1,85 @@
+"""labeler.ranking.boxfit: a per-label box regressor learnt from the annotator's own boxes."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from labeler.matching.geometry import iou_pairs
+from labeler.matching.profiles import box_profiles, jittered, planes
+from labeler.ranking.boxfit import BoxFit
+
+
+def scene(rng: np.random.Generator, n: int = 12, size=(480, 640)) -> tuple[np.ndarray, np.ndarray]:
+    """A grey image of ``n`` bright discs of varied radius on noise, and their tight boxes."""
+    img = rng.normal(60, 8, size).clip(0, 255).astype(np.uint8)
+    boxes = []
+    while len(boxes) < n:
+        r = int(rng.integers(10, 30))
+        cx, cy = (
+            int(rng.integers(r + 2, size[1] - r - 2)),
+            int(rng.integers(r + 2, size[0] - r - 2)),
+        )
+        b = (cx - r, cy - r, 2 * r + 1, 2 * r + 1)
+        if boxes and iou_pairs(np.array([b] * len(boxes)), np.array(boxes)).max() > 0:
+            continue
+        if any(abs(cx - (x + w / 2)) < r + w / 2 + 4 and abs(cy - (y + h / 2)) < r + h / 2 + 4
+               for x, y, w, h in boxes):  # fmt: skip
+            continue
+        cv2.circle(img, (cx, cy), r, 200, -1)
+        boxes.append(b)
+    return img, np.array(boxes, np.float64)
+
+
+def training(rng, images: int):
+    feats, jit, truth, groups = [], [], [], []
+    for i in range(images):
+        img, boxes = scene(rng)
+        b, t = jittered(boxes, copies=8, rng=rng)
+        feats.append(box_profiles(planes(img), b))
+        jit.append(b)
+        truth.append(t)
+        groups.append(np.full(len(b), i))
+    return [np.vstack(feats), np.vstack(jit), np.vstack(truth), np.concatenate(groups)]
+
+
+def test_tightened_boxes_overlap_their_objects_better():
+    rng = np.random.default_rng(0)
+    x, b, t, g = training(rng, 6)
+    fit = BoxFit.fit(features=x, boxes=b, truth=t, groups=g)
+    assert fit is not None and fit.gain > 0.05
+    img, boxes = scene(rng)  # a new image: the fit must generalise
+    loose, truth = jittered(boxes, copies=4, rng=rng)
+    before = iou_pairs(loose, truth).mean()
+    after = iou_pairs(fit.tighten(planes(img), loose), truth).mean()
+    assert after > before + 0.1
+    assert after > 0.85
+
+
+def test_boxes_unrelated_to_the_image_give_no_fit():
+    rng = np.random.default_rng(1)
+    x, b, t, g = training(rng, 4)
+    shuffled = rng.permutation(len(x))  # features of other boxes: nothing to learn
+    assert BoxFit.fit(features=x[shuffled], boxes=b, truth=t, groups=g) is None
+
+
+@pytest.mark.parametrize("images", [0, 1])
+def test_too_few_boxes_give_no_fit(images):
+    rng = np.random.default_rng(2)
+    img, boxes = scene(rng, n=5)
+    b, t = jittered(boxes[: images * 5], copies=8, rng=rng)
+    x = box_profiles(planes(img), b)
+    assert BoxFit.fit(features=x, boxes=b, truth=t, groups=np.zeros(len(b))) is None
+
+
+def test_state_round_trips_through_json():
+    rng = np.random.default_rng(3)
+    x, b, t, g = training(rng, 4)
+    fit = BoxFit.fit(features=x, boxes=b, truth=t, groups=g)
+    back = BoxFit.from_dict(json.loads(json.dumps(fit.to_dict())))
+    assert np.allclose(back.step(x[:20]), fit.step(x[:20]))
+    assert BoxFit.from_dict({**fit.to_dict(), "boxfit_version": 0}) is None
+    assert BoxFit.from_dict(None) is None
