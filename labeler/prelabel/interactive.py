@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from labeler import imagecache
 from labeler.matching import XYWH, Exemplar, Matcher
-from labeler.prelabel import learning, proposing
+from labeler.prelabel import bank, learning, proposing
 from labeler.store.models import Box, Dataset, Image
 from labeler.store.queries import InvalidBox, InvalidInput, NotFound, require, validate_box
 from labeler.workspace import Workspace
@@ -94,6 +94,19 @@ def resolve_exemplars(
         raise InvalidInput("no exemplars: select boxes, give box_ids or exemplars, or accept a box")
     if len(specs) > MAX_EXEMPLARS:
         raise InvalidInput(f"at most {MAX_EXEMPLARS} exemplars, got {len(specs)}")
+    return specs
+
+
+def label_banks(
+    s: Session, dataset: Dataset, *, per_label: int, exclude_image: int | None = None
+) -> list[ExemplarSpec]:
+    """Every label's exemplar bank (:func:`labeler.prelabel.bank.bank_exemplar_boxes`: up
+    to ``per_label`` of its accepted boxes, spread over its sizes), boxes of
+    ``exclude_image`` left out (an image is not matched with its own boxes)."""
+    specs = []
+    for lab in dataset.labels:
+        boxes = bank.bank_exemplar_boxes(s, dataset_id=dataset.id, label_id=lab.id, k=per_label)
+        specs += [ExemplarSpec(im, box, lab.name) for im, box in boxes if im != exclude_image]
     return specs
 
 

@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 
 from labeler import imagecache
 from labeler.matching import MATCHER_VERSION
-from labeler.prelabel import bank, learning, proposing
-from labeler.prelabel.interactive import ExemplarSpec, build_matcher
+from labeler.prelabel import learning, proposing
+from labeler.prelabel.interactive import build_matcher, label_banks
 from labeler.store.models import Box, Image, OpeningRun
 from labeler.store.queries import InvalidInput, NotFound
 from labeler.workspace import Workspace
@@ -26,16 +26,6 @@ from labeler.workspace import Workspace
 # opening under ~100 ms on a 640x480 image (each exemplar is a template to correlate).
 OPENING_EXEMPLARS = 6
 UNFINISHED = ("new", "in_progress")
-
-
-def _banks(session, image: Image) -> list[ExemplarSpec]:
-    specs = []
-    for label in image.dataset.labels:
-        boxes = bank.bank_exemplar_boxes(
-            session, dataset_id=image.dataset_id, label_id=label.id, k=OPENING_EXEMPLARS
-        )
-        specs += [ExemplarSpec(im, box, label.name) for im, box in boxes if im != image.id]
-    return specs
 
 
 def open_image(ws: Workspace, *, image_id: int, who: str) -> int:
@@ -51,10 +41,15 @@ def open_image(ws: Workspace, *, image_id: int, who: str) -> int:
             return 0
         if s.get(OpeningRun, image_id) is not None:
             return 0
-        if s.scalar(select(Box.id).where(Box.image_id == image_id).limit(1)) is not None:
-            specs = []  # boxes already (imported or drawn): the annotator has begun
-        else:
-            specs = _banks(s, image)
+        # Decided or drawn boxes mean the annotator has begun. Undecided proposals (of a
+        # Propagate, a batch prelabel) do not: the banks learnt since add what those
+        # missed, never a duplicate of one.
+        begun = select(Box.id).where(Box.image_id == image_id, Box.status != "proposed")
+        specs = (
+            []
+            if s.scalar(begun.limit(1)) is not None
+            else label_banks(s, image.dataset, per_label=OPENING_EXEMPLARS, exclude_image=image.id)
+        )
         matcher = None
         if specs:
             try:

@@ -19,9 +19,11 @@ from sqlalchemy.orm import Session
 from labeler import imagecache
 from labeler.prelabel import learning, proposing
 from labeler.prelabel.interactive import (
+    MAX_EXEMPLARS,
     ExemplarSpec,
     build_matcher,
     check_min_score,
+    label_banks,
     resolve_exemplars,
 )
 from labeler.store.jobs import fail_orphaned, job_status, owner, set_job
@@ -65,8 +67,15 @@ def create_job(
     if not 1 <= n <= MAX_N:
         raise InvalidInput(f"n must be in [1, {MAX_N}], got {n}")
     ds = require(s, Dataset, dataset_id)
-    specs = resolve_exemplars(s, ds, box_ids=box_ids, exemplars=exemplars)
-    after = specs[0].image_id if after_image_id is None else after_image_id
+    if box_ids or exemplars:
+        specs = resolve_exemplars(s, ds, box_ids=box_ids, exemplars=exemplars)
+        after = specs[0].image_id if after_image_id is None else after_image_id
+    else:  # the labels' banks: every accepted box so far, spread within the 50 limit
+        per_label = max(MAX_EXEMPLARS // max(len(ds.labels), 1), 1)
+        specs = label_banks(s, ds, per_label=per_label)
+        if not specs:
+            raise InvalidInput("no exemplars: give box_ids or exemplars, or accept a box first")
+        after = 0 if after_image_id is None else after_image_id
     cond = _targets(ds.id, scope=scope, after=after)
     total = s.scalar(select(func.count()).select_from(Image).where(cond))
     job = Job(

@@ -64,7 +64,9 @@ def _human_boxes(session: Session, label_id: int) -> dict[int, list[tuple]]:
     for bid, image_id, x, y, w, h, source, cx, cy, cw, ch in rows:
         if bid in seen or w < 4 or h < 4:
             continue
-        moved = cx is not None and max(abs(x - cx), abs(y - cy), abs(w - cw), abs(h - ch)) > 0.5
+        # No candidate row left (older rows of a busy image are capped away): counted, as
+        # most such boxes were moved or drawn over; measured, keeping them fits better.
+        moved = cx is None or max(abs(x - cx), abs(y - cy), abs(w - cw), abs(h - ch)) > 0.5
         if source == "matcher" and not moved:
             continue
         seen.add(bid)

@@ -10,7 +10,7 @@ from labeler.matching import Candidates
 from labeler.matching.geometry import iou_pairs
 from labeler.matching.profiles import jittered, planes
 from labeler.prelabel import learning, tightening
-from labeler.store.models import Box, Image, RankerState
+from labeler.store.models import Box, Candidate, Image, RankerState
 
 
 def _demo(demo_ws):
@@ -57,6 +57,11 @@ def test_accepted_proposals_left_as_they_were_teach_no_edges(demo_ws):
     ds, rbc = _demo(demo_ws)
     with demo_ws.sessions.begin() as s:
         s.execute(Box.__table__.update().where(Box.label_id == rbc).values(source="matcher"))
+        for box in s.scalars(select(Box).where(Box.label_id == rbc)):  # shown as they are now
+            x, y, w, h = box.xywh
+            s.add(Candidate(image_id=box.image_id, label_id=rbc, x=x, y=y, w=w, h=h, features=[],
+                            matcher_version="t", shown=True, box_id=box.id))  # fmt: skip
+        s.flush()
         assert tightening.refit(demo_ws, s, dataset_id=ds)[rbc] is None
         assert "boxfit" not in (
             s.scalar(select(RankerState).where(RankerState.label_id == rbc)).state

@@ -9,7 +9,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from labeler.store.models import Box, Image
+from labeler.store.models import Box, Image, Job
 from labeler.web.shapes import box_json
 
 V1 = "/api/v1"
@@ -540,7 +540,6 @@ def test_propagate_job_completes(api, web_app, demo_ws):
 @pytest.mark.parametrize(
     ("body", "status"),
     [
-        ({"scope": "next"}, 422),
         ({"box_ids": [1], "scope": "some"}, 422),
         ({"box_ids": [1], "n": 0}, 422),
         ({"box_ids": [1], "n": "5"}, 400),
@@ -552,6 +551,22 @@ def test_propagate_bad_payloads(api, body, status):
     add_box(api, item["id"])
     ds_id = api.get(f"{V1}/datasets").get_json()[0]["id"]
     assert api.post(f"{V1}/datasets/{ds_id}/propagate", json=body).status_code == status
+
+
+def test_propagate_without_exemplars_uses_every_labels_bank(api, web_app, demo_ws):
+    ds_id = api.get(f"{V1}/datasets").get_json()[0]["id"]
+    resp = api.post(f"{V1}/datasets/{ds_id}/propagate", json={"scope": "next", "n": 2})
+    assert resp.status_code == 422 and "accept a box first" in resp.get_json()["detail"]
+    items = api.get(f"{V1}/datasets/{ds_id}/images").get_json()["items"]
+    for item, label in zip(items[:2], ["RBC", "WBC"], strict=True):
+        add_box(api, item["id"], label=label)
+    resp = api.post(f"{V1}/datasets/{ds_id}/propagate", json={"scope": "next", "n": 2})
+    assert resp.status_code == 202, resp.get_json()
+    web_app.extensions["labeler.jobs"].join()
+    with demo_ws.sessions() as s:
+        job = s.get(Job, resp.get_json()["job_id"])
+        assert job.status == "done" and job.done == 2
+        assert sorted(e["label"] for e in job.params["exemplars"]) == ["RBC", "WBC"]
 
 
 def test_box_json_shape(api, demo_ws):
