@@ -25,11 +25,12 @@ EXCLUDE_IOU = 0.5
 MAX_CANDIDATES = 1000
 
 
-def _kept(boxes, scores, threshold, exclude, nms_iou) -> np.ndarray:
-    """Indices of the boxes scoring >= ``threshold``, off every ``exclude`` box, after NMS."""
+def _kept(boxes, scores, threshold, exclude, nms_iou, exclude_iou) -> np.ndarray:
+    """Indices of the boxes scoring >= ``threshold``, off every ``exclude`` box (IoU <
+    ``exclude_iou``), after NMS."""
     keep = scores >= threshold
     if len(exclude):
-        keep &= iou_matrix(boxes, exclude).max(axis=1) < EXCLUDE_IOU
+        keep &= iou_matrix(boxes, exclude).max(axis=1) < exclude_iou
     return np.flatnonzero(keep)[nms(boxes[keep], scores[keep], nms_iou)][:MAX_CANDIDATES]
 
 
@@ -49,6 +50,7 @@ def select(
     threshold: float,
     exclude: np.ndarray,
     nms_iou: float,
+    exclude_iou: float = EXCLUDE_IOU,
 ) -> Candidates:
     """``raw`` peaks (``Matcher._candidates``) -> :class:`Candidates` of a
     ``width`` x ``height`` target; ``groups`` empty means no refinement."""
@@ -57,7 +59,7 @@ def select(
         return Candidates.empty()
     boxes = clip_centred(full, width, height)
     g = gate(dark, light)
-    order = _kept(boxes, edge * g, threshold, exclude, nms_iou)
+    order = _kept(boxes, edge * g, threshold, exclude, nms_iou, exclude_iou)
     arrays = (boxes, full, edge, g, dark, light, tidx, part)
     boxes, full, edge, g, dark, light, tidx, part = (a[order] for a in arrays)
     if groups:
@@ -70,7 +72,7 @@ def select(
     scores = edge * g
     boxes = clip_centred(full, width, height)
     # Refined duplicates converge on one object: a second NMS keeps the best.
-    order = _kept(boxes, scores, threshold, exclude, nms_iou)
+    order = _kept(boxes, scores, threshold, exclude, nms_iou, exclude_iou)
     labels = [bank[tidx[k]].label for k in order]
     area = full[order, 2] * full[order, 3]
     kept = boxes[order]
