@@ -1,0 +1,70 @@
+#!/usr/bin/env python
+"""Offline yardstick of the box regressor (labeler.ranking.BoxFit): coverage before and after.
+
+Per image in name order and label, one exemplar (the true box nearest the label's median area)
+is matched at min_score 0.2 (exemplar excluded); the candidates are tightened by a BoxFit
+fitted on the true boxes of the images before it (jittered as the server does), and coverage of
+the label's other true boxes (best candidate IoU >= 0.5 / 0.7 / 0.85) is printed before and
+after. The regressor alone: the server also keeps a tightened box only if it still overlaps the
+matcher's at IoU >= 0.5.
+
+Usage: python scripts/eval_boxfit.py DATASET_DIR [--limit 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from eval_candidates import load  # noqa: E402
+
+from labeler.matching import Exemplar, Matcher, iou_matrix  # noqa: E402
+from labeler.matching.profiles import box_profiles, jittered, planes  # noqa: E402
+from labeler.ranking.boxfit import BoxFit  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("dataset")
+    ap.add_argument("--limit", type=int, default=40)
+    args = ap.parse_args()
+    cv2.setNumThreads(1)
+    data = load(Path(args.dataset), args.limit)
+    seen: dict[str, list] = {}
+    before, after, fitted = [], [], 0
+    for n, (img, labs) in enumerate(data.values()):
+        p = planes(img)
+        for label, boxes in labs.items():
+            area = boxes[:, 2] * boxes[:, 3]
+            k = int(np.argmin(np.abs(area - np.median(area))))
+            ex, gt = tuple(boxes[k]), np.delete(boxes, k, axis=0)
+            c = Matcher([Exemplar(img, ex, label)]).candidates(img, exclude=[ex], min_score=0.2)
+            fit = None
+            if label in seen:
+                x, b, t, g = (np.concatenate([r[i] for r in seen[label]]) for i in range(4))
+                fit = BoxFit.fit(features=x, boxes=b, truth=t, groups=g)
+            if len(gt) and len(c):
+                before += list(iou_matrix(gt, c.boxes).max(1))
+                tight = c.boxes if fit is None else fit.tighten(p, c.boxes)
+                after += list(iou_matrix(gt, tight).max(1))
+                fitted += fit is not None
+            jb, jt = jittered(boxes, copies=8, rng=np.random.default_rng(n))
+            seen.setdefault(label, []).append((box_profiles(p, jb), jb, jt, np.full(len(jb), n)))
+    print(f"{args.dataset}: {len(before)} true boxes, {fitted} (image, label) pairs with a fit")
+    print("| | coverage at IoU 0.5 / 0.7 / 0.85 |\n|---|---|")
+    for name, v in (("before", np.array(before)), ("after", np.array(after))):
+        print(
+            f"| {name} | " + " / ".join(f"{(v >= t).mean():.2f}" for t in (0.5, 0.7, 0.85)) + " |"
+        )
+
+
+if __name__ == "__main__":
+    main()
