@@ -25,12 +25,11 @@ EXCLUDE_IOU = 0.5
 MAX_CANDIDATES = 1000
 
 
-def _kept(boxes, scores, threshold, exclude, nms_iou, exclude_iou) -> np.ndarray:
-    """Indices of the boxes scoring >= ``threshold``, off every ``exclude`` box (IoU <
-    ``exclude_iou``), after NMS."""
+def _kept(boxes, scores, threshold, exclude, nms_iou) -> np.ndarray:
+    """Indices of the boxes scoring >= ``threshold``, off every ``exclude`` box, after NMS."""
     keep = scores >= threshold
     if len(exclude):
-        keep &= iou_matrix(boxes, exclude).max(axis=1) < exclude_iou
+        keep &= iou_matrix(boxes, exclude).max(axis=1) < EXCLUDE_IOU
     return np.flatnonzero(keep)[nms(boxes[keep], scores[keep], nms_iou)][:MAX_CANDIDATES]
 
 
@@ -50,7 +49,6 @@ def select(
     threshold: float,
     exclude: np.ndarray,
     nms_iou: float,
-    exclude_iou: float = EXCLUDE_IOU,
 ) -> Candidates:
     """``raw`` peaks (``Matcher._candidates``) -> :class:`Candidates` of a
     ``width`` x ``height`` target; ``groups`` empty means no refinement."""
@@ -59,7 +57,7 @@ def select(
         return Candidates.empty()
     boxes = clip_centred(full, width, height)
     g = gate(dark, light)
-    order = _kept(boxes, edge * g, threshold, exclude, nms_iou, exclude_iou)
+    order = _kept(boxes, edge * g, threshold, exclude, nms_iou)
     arrays = (boxes, full, edge, g, dark, light, tidx, part)
     boxes, full, edge, g, dark, light, tidx, part = (a[order] for a in arrays)
     if groups:
@@ -72,7 +70,7 @@ def select(
     scores = edge * g
     boxes = clip_centred(full, width, height)
     # Refined duplicates converge on one object: a second NMS keeps the best.
-    order = _kept(boxes, scores, threshold, exclude, nms_iou, exclude_iou)
+    order = _kept(boxes, scores, threshold, exclude, nms_iou)
     labels = [bank[tidx[k]].label for k in order]
     area = full[order, 2] * full[order, 3]
     kept = boxes[order]

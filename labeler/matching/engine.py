@@ -189,15 +189,11 @@ class Matcher:
         exclude: Sequence[XYWH] | None = None,
         min_score: float | None = None,
         refine: bool | None = None,
-        exclude_iou: float = EXCLUDE_IOU,
     ) -> Candidates:
         """What :meth:`match` returns, as arrays plus a feature row per box.
 
         ``min_score`` overrides the Matcher's (a re-ranker wants a low one);
-        ``refine`` overrides the Matcher's box refinement switch; ``exclude_iou``: a
-        candidate overlapping an ``exclude`` box this much is dropped before NMS (a caller
-        that later rules out near-duplicates at a lower IoU passes it here, so such a
-        candidate cannot first suppress a good neighbour).
+        ``refine`` overrides the Matcher's box refinement switch.
         """
         check_image(target, "target")
         height, width = target.shape[:2]
@@ -212,7 +208,7 @@ class Matcher:
         raw, levels = self._candidates(target, thr, color, groups)
         return select(
             raw, levels, bank, groups, width=width, height=height, threshold=thr,
-            exclude=excl, nms_iou=self.nms_iou, exclude_iou=float(exclude_iou),
+            exclude=excl, nms_iou=self.nms_iou,
         )  # fmt: skip
 
     def _refine_groups(self, color: bool) -> dict[int, RefineGroup]:

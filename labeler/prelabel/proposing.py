@@ -95,9 +95,7 @@ def propose(
             pixels = read(ws, image)
     every = [tuple(box) for _, status, box in standing if status != "rejected"]
     try:
-        cands = matcher.candidates(
-            pixels, exclude=every, min_score=learning.MIN_SCORE, exclude_iou=NEAR_DUPLICATE_IOU
-        )
+        cands = matcher.candidates(pixels, exclude=every, min_score=learning.MIN_SCORE)
     except ValueError as exc:  # e.g. an exemplar larger than this image
         raise InvalidInput(f"image {image_id}: {exc}") from None
     with ws.sessions.begin() as s:

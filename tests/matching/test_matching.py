@@ -297,23 +297,3 @@ def _demo_ap(demo_dir, k: int) -> float:
 def test_quality_floor_on_demo(demo_dir, k, floor):
     """AP@0.5 on datasets/demo must stay near what was measured (see BENCHMARKS.md)."""
     assert _demo_ap(demo_dir, k) >= floor
-
-
-def test_exclude_iou_drops_near_duplicates_of_excluded_boxes_before_nms():
-    from labeler.matching import iou
-
-    img = np.full((200, 300, 3), 40, np.uint8)
-    for cx in (60, 160, 250):
-        cv2.circle(img, (cx, 100), 20, (200, 180, 220), -1)
-    ex = (40.0, 80.0, 41.0, 41.0)
-    shifted = (140.0 + 0.35 * 41, 80.0, 41.0, 41.0)  # IoU about 0.48 with the middle disc
-    m = Matcher([Exemplar(img, ex, "disc")])
-
-    def near_middle(c):
-        return [b for b in c.boxes.tolist() if iou(b, (140, 80, 41, 41)) > 0.7]
-
-    assert 0.35 <= iou(shifted, (140, 80, 41, 41)) < 0.5
-    assert near_middle(m.candidates(img, exclude=[ex, shifted], min_score=0.2))
-    strict = m.candidates(img, exclude=[ex, shifted], min_score=0.2, exclude_iou=0.35)
-    assert not near_middle(strict)
-    assert [b for b in strict.boxes.tolist() if iou(b, (230, 80, 41, 41)) > 0.7]  # the other
