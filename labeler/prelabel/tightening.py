@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from labeler import imagecache
 from labeler.matching import Candidates, nms
-from labeler.matching.profiles import Planes, box_profiles, deltas, jittered, planes
+from labeler.matching.geometry import iou_pairs
+from labeler.matching.profiles import Planes, box_profiles, jittered, planes
 from labeler.prelabel.learning import upsert_state
 from labeler.ranking.boxfit import BoxFit
 from labeler.store.models import Box, Candidate, Image, LabelClass, RankerState
@@ -31,7 +32,7 @@ from labeler.workspace import Workspace
 MAX_BOXES = 300  # newest human-placed boxes per label a fit uses
 COPIES = 8  # jittered copies per box
 TOP = 100  # candidates tightened per (image, label), best first: what can be shown and more
-MAX_SHIFT = 0.25  # a tightened box's centre stays this near the matcher's (of its size)
+KEEP_IOU = 0.5  # a tightened box must overlap the matcher's this much
 DUPLICATE_IOU = 0.5  # two tightened candidates this close are one object: the better stays
 _CACHE_SIZE = 2000
 _cache: OrderedDict[tuple[int, int], tuple[tuple, tuple]] = OrderedDict()
@@ -161,11 +162,9 @@ def tighten(
     x1 = np.clip(tight[:, 0] + tight[:, 2], 0, width)
     y1 = np.clip(tight[:, 1] + tight[:, 3], 0, height)
     tight = np.column_stack([x0, y0, x1 - x0, y1 - y0])
-    # Refine, never relocate: sizes may change a lot (objects vary more than the matcher's
-    # scales), but a centre that leaves the matcher's box centre has slid onto a neighbour
-    # (where a duplicate of a boxed object costs a rejection).
-    moved = np.abs(deltas(boxes[top], tight)[:, :2])
-    ok = (tight[:, 2] >= 2) & (tight[:, 3] >= 2) & (moved.max(axis=1) <= MAX_SHIFT)
+    # Refine, never relocate: a step that leaves the matcher's box has slid onto a
+    # neighbour (where a duplicate of a boxed object costs a rejection).
+    ok = (tight[:, 2] >= 2) & (tight[:, 3] >= 2) & (iou_pairs(tight, boxes[top]) >= KEEP_IOU)
     boxes[top[ok]] = tight[ok]
     showable[:] = False
     showable[nms(boxes, p, DUPLICATE_IOU)] = True
