@@ -205,7 +205,7 @@ def upsert_state(
     ``boxfit``: :mod:`labeler.prelabel.tightening`'s), keeping the other parts; a part
     given as ``None`` is removed."""
 
-    def current() -> RankerState | None:
+    def current() -> RankerState:
         return session.scalar(
             select(RankerState).where(
                 RankerState.dataset_id == dataset_id, RankerState.label_id == label_id
@@ -262,12 +262,19 @@ def rankers(session: Session, *, dataset_id: int, label_id: int) -> Rankers:
     )
 
 
-def dataset_rankers(session: Session, *, dataset_id: int) -> dict[int, Rankers]:
-    """:func:`rankers` of every label of a dataset, by label id (one query)."""
-    states = {
-        s.label_id: s
-        for s in session.scalars(select(RankerState).where(RankerState.dataset_id == dataset_id))
-    }
+def dataset_states(session: Session, *, dataset_id: int) -> dict[int, RankerState]:
+    """The stored learning state of every label of a dataset that has one, by label id."""
+    rows = session.scalars(select(RankerState).where(RankerState.dataset_id == dataset_id))
+    return {row.label_id: row for row in rows}
+
+
+def dataset_rankers(
+    session: Session, *, dataset_id: int, states: dict[int, RankerState] | None = None
+) -> dict[int, Rankers]:
+    """:func:`rankers` of every label of a dataset, by label id; ``states`` as
+    :func:`dataset_states` returns them, when the caller has read them already."""
+    if states is None:
+        states = dataset_states(session, dataset_id=dataset_id)
     labels = session.scalars(select(LabelClass.id).where(LabelClass.dataset_id == dataset_id))
     return {lab: _restore(states.get(lab)) for lab in labels}
 

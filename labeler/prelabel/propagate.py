@@ -72,7 +72,7 @@ def create_job(
         after = specs[0].image_id if after_image_id is None else after_image_id
     else:  # the labels' banks: every accepted box so far, spread within the 50 limit
         per_label = max(MAX_EXEMPLARS // max(len(ds.labels), 1), 1)
-        specs = label_banks(s, ds, per_label=per_label)
+        specs = label_banks(s, ds, per_label=per_label)[:MAX_EXEMPLARS]
         if not specs:
             raise InvalidInput("no exemplars: give box_ids or exemplars, or accept a box first")
         after = 0 if after_image_id is None else after_image_id

@@ -89,8 +89,9 @@ def propose(
         image = require(s, Image, image_id)
         standing = _standing(s, image_id)
         labels = {lab.name: lab.id for lab in image.dataset.labels}
-        rankers = learning.dataset_rankers(s, dataset_id=image.dataset_id)
-        boxfits = tightening.load(s, dataset_id=image.dataset_id)
+        states = learning.dataset_states(s, dataset_id=image.dataset_id)  # read once, for both
+        rankers = learning.dataset_rankers(s, dataset_id=image.dataset_id, states=states)
+        boxfits = tightening.load(s, dataset_id=image.dataset_id, states=states)
         with imagecache.readable(image):
             pixels = read(ws, image)
     every = [tuple(box) for _, status, box in standing if status != "rejected"]

@@ -24,7 +24,7 @@ from labeler import imagecache
 from labeler.matching import Candidates, nms
 from labeler.matching.geometry import iou_pairs
 from labeler.matching.profiles import Planes, box_profiles, jittered, planes
-from labeler.prelabel.learning import upsert_state
+from labeler.prelabel.learning import dataset_states, upsert_state
 from labeler.ranking.boxfit import BoxFit
 from labeler.store.models import Box, Candidate, Image, LabelClass, RankerState
 from labeler.workspace import Workspace
@@ -130,16 +130,21 @@ def _store(session: Session, dataset_id: int, label_id: int, fit: BoxFit | None)
     )  # fmt: skip
 
 
-def load(session: Session, *, dataset_id: int) -> dict[int, BoxFit]:
+def load(
+    session: Session, *, dataset_id: int, states: dict[int, RankerState] | None = None
+) -> dict[int, BoxFit]:
     """The stored box regressors of a dataset's labels, by label id (labels without one are
-    left out; none at all under ``$LABELER_NO_TIGHTEN``, for before/after benchmarks)."""
-    out = {}
+    left out; none at all under ``$LABELER_NO_TIGHTEN``, for before/after benchmarks);
+    ``states`` as :func:`labeler.prelabel.learning.dataset_states` returns them, if read."""
+    out: dict[int, BoxFit] = {}
     if os.environ.get("LABELER_NO_TIGHTEN"):
         return out
-    for row in session.scalars(select(RankerState).where(RankerState.dataset_id == dataset_id)):
+    if states is None:
+        states = dataset_states(session, dataset_id=dataset_id)
+    for label_id, row in states.items():
         fit = BoxFit.from_dict((row.state or {}).get("boxfit"))
         if fit is not None:
-            out[row.label_id] = fit
+            out[label_id] = fit
     return out
 
 

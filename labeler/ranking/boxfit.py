@@ -57,7 +57,8 @@ class BoxFit:
         x = np.asarray(features, np.float64).reshape(-1, FEATURE_COUNT)
         b, t = np.asarray(boxes, np.float64), np.asarray(truth, np.float64)
         g = np.asarray(groups).reshape(-1)
-        if len(np.unique(t, axis=0)) < MIN_BOXES:
+        n_boxes = len(np.unique(t, axis=0))
+        if n_boxes < MIN_BOXES:
             return None
         names = np.unique(g)
         held = names[len(names) - max(int(len(names) * HOLD_OUT), 1) :]
@@ -71,7 +72,7 @@ class BoxFit:
             return None
         full = cls._solve(x, deltas(b, t))
         return cls(full.mean, full.scale, full.coef, full.intercept,
-                   n_boxes=len(np.unique(t, axis=0)), gain=float(after - before))  # fmt: skip
+                   n_boxes=n_boxes, gain=float(after - before))  # fmt: skip
 
     @classmethod
     def _solve(cls, x: np.ndarray, y: np.ndarray) -> BoxFit:
