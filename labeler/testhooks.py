@@ -11,6 +11,10 @@ make the run kill itself at a known point instead, as a crash would (SIGKILL, no
     ``labeler version create`` dies when it has finished STEP, a step it logs (the first words
     of ``snapshot (exports, manifest)``, ``dvc add``, ``completeness gate``...): ``snapshot``
     dies with the new snapshot written to the scratch folder but not yet swapped in.
+``LABELER_TEST_DVC_CRASH=1``
+    every DVC command Labeler runs goes through this module (``python -m labeler.testhooks``),
+    which kills the whole process group (Labeler and DVC) when ``dvc add`` has hashed the files
+    into the cache but not yet written the ``.dvc`` file: a kill in the middle of ``dvc add``.
 
 Unset (always, outside tests) they cost one ``os.environ`` lookup per run or step.
 """
@@ -19,9 +23,11 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 
 STOP_AFTER_ENV = "LABELER_TEST_STOP_AFTER"
 CRASH_AT_ENV = "LABELER_TEST_CRASH_AT"
+DVC_CRASH_ENV = "LABELER_TEST_DVC_CRASH"
 
 
 def stop_after() -> int | None:
@@ -43,3 +49,25 @@ def crash() -> None:
     if os.getpgid(0) == os.getpid():
         os.killpg(os.getpid(), signal.SIGKILL)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def dvc_command() -> list[str]:
+    """The command that starts DVC: ``python -m dvc``, or this module under the DVC hook."""
+    module = __name__ if os.environ.get(DVC_CRASH_ENV) else "dvc"
+    return [sys.executable, "-m", module]
+
+
+def _dvc_crashing_before_dump() -> int:
+    """Run DVC's CLI with ``Stage.dump`` (writing the ``.dvc`` file) replaced by a group kill."""
+    from dvc.cli import main
+    from dvc.stage import Stage
+
+    def dump(*_args: object, **_kwargs: object) -> None:
+        os.killpg(os.getpgid(0), signal.SIGKILL)
+
+    Stage.dump = dump  # type: ignore[method-assign]
+    return main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(_dvc_crashing_before_dump())

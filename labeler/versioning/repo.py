@@ -19,7 +19,6 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -86,7 +85,7 @@ def _has_identity(root: Path) -> bool:
 
 def dvc(ws: Workspace, *args: str) -> str:
     """Run DVC from Labeler's own interpreter (never whatever ``dvc`` is on PATH)."""
-    return _run([sys.executable, "-m", "dvc", *args], ws.root, f"dvc {args[0]}")
+    return _run([*testhooks.dvc_command(), *args], ws.root, f"dvc {args[0]}")
 
 
 # --- the lock ------------------------------------------------------------------------------
