@@ -20,8 +20,14 @@ from labeler.commands._common import pass_workspace
     help="JSON list of {image, box: [x, y, w, h], label}; default: the dataset's exemplar boxes.",
 )
 @click.option(
-    "--min-score", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
-    help="Drop proposals scoring below this (NCC, 0..1).",
+    "--min-score", type=click.FloatRange(0.0, 1.0), default=None,
+    help="Drop proposals scoring below this: the matcher's NCC (default 0.5), or with "
+    "learned state the calibrated probability (default: the show rule alone).",
+)  # fmt: skip
+@click.option(
+    "--learned/--no-learned", default=None,
+    help="Rank and tighten with what the dataset's decisions taught (default: when a label "
+    "has learned state), or use the matcher's scores alone.",
 )  # fmt: skip
 @click.option(
     "--workers", type=click.IntRange(min=1), default=None,
@@ -33,7 +39,7 @@ from labeler.commands._common import pass_workspace
 )  # fmt: skip
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @pass_workspace
-def prelabel(ws, dataset, label, exemplars, min_score, workers, dask, quiet):
+def prelabel(ws, dataset, label, exemplars, min_score, learned, workers, dask, quiet):
     """Propose boxes on every image of DATASET that is not done or empty.
 
     Re-running replaces the earlier run's undecided proposals (after a kill it finishes
@@ -58,6 +64,7 @@ def prelabel(ws, dataset, label, exemplars, min_score, workers, dask, quiet):
                 label=label,
                 exemplars=exemplars,
                 min_score=min_score,
+                learned=learned,
                 workers=workers,
                 dask=dask,
                 on_start=on_start,

@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from labeler.matching import XYWH, Matcher, Proposal, clip_box, nms, single_threaded
+from labeler.prelabel import ranked
 from labeler.prelabel.exemplars import ExemplarCrop
+from labeler.prelabel.ranked import LabelModels
 
 BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 MAX_CACHED_MATCHERS = 16
@@ -35,10 +37,16 @@ CHUNK = 4
 
 @dataclass(frozen=True, eq=False)
 class ExemplarBank:
-    """Everything a worker needs to build its matchers; ``key`` identifies it."""
+    """Everything a worker needs to build its matchers; ``key`` identifies it.
+
+    ``learned`` holds ``(label, LabelModels)`` pairs when the dataset's decisions should
+    rank the candidates (:mod:`labeler.prelabel.ranked`, as find similar does): scores are
+    then calibrated probabilities and ``min_score`` a further cut on them; empty, proposals
+    are the matcher's at ``min_score`` (NCC)."""
 
     crops: tuple[ExemplarCrop, ...]
-    min_score: float = 0.5
+    min_score: float | None = 0.5
+    learned: tuple[tuple[str, LabelModels], ...] = ()
     key: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -48,6 +56,8 @@ class ExemplarBank:
         for c in self.crops:
             digest.update(repr((c.crop.shape, str(c.crop.dtype), c.box, c.label)).encode())
             digest.update(c.crop.tobytes())
+        for label, models in self.learned:
+            digest.update(repr((label, models.key())).encode())
         object.__setattr__(self, "key", digest.hexdigest()[:16])
 
     @property
@@ -58,12 +68,19 @@ class ExemplarBank:
     def matcher(self, label: str | None = None) -> Matcher:
         """A new matcher over all exemplars (``label=None``) or one label's."""
         crops = [c for c in self.crops if label is None or c.label == label]
-        return Matcher([c.exemplar() for c in crops], min_score=self.min_score)
+        # Learned: candidates come at the rankers' low threshold; min_score cuts probabilities.
+        threshold = ranked.MATCHER_MIN_SCORE if self.learned else self.min_score
+        return Matcher([c.exemplar() for c in crops], min_score=threshold)
 
     def params(self, label: str | None = None) -> dict:
         """Matcher parameters plus the exemplar refs (of ``label``, or all)."""
         refs = [dict(c.ref) for c in self.crops if label is None or c.label == label]
-        return {**self.matcher(label).params, "bank": self.key, "exemplars": refs}
+        params = {**self.matcher(label).params, "bank": self.key, "exemplars": refs}
+        return {**params, "ranked": True} if self.learned else params
+
+    def models(self, label: str) -> LabelModels:
+        """The label's learned state (the priors when it has none)."""
+        return dict(self.learned).get(label) or LabelModels.priors()
 
 
 @dataclass(frozen=True)
@@ -123,6 +140,12 @@ def _cached_matcher(bank: ExemplarBank, label: str | None) -> Matcher:
 
 def match_task(bank: ExemplarBank, image: np.ndarray, task: Task) -> list[Proposal]:
     """Proposals for one image, best first, honouring both kinds of exclusion."""
+    if bank.learned:  # each label ranked on its own, its rejections excluded as for the rest
+        return ranked.image_proposals(
+            image, labels=bank.labels, matcher=lambda label: _cached_matcher(bank, label),
+            staying=lambda label: [*task.exclude, *task.exclude_by_label.get(label, ())],
+            models=bank.models, min_score=bank.min_score,
+        )  # fmt: skip
     per_label = {lab: boxes for lab, boxes in task.exclude_by_label.items() if boxes}
     if not per_label:
         return _cached_matcher(bank, None).match(image, exclude=list(task.exclude))

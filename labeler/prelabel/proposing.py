@@ -24,20 +24,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from labeler import imagecache
-from labeler.matching import MATCHER_VERSION, Candidates, Matcher, iou_matrix, profiles
-from labeler.prelabel import learning, tightening
+from labeler.matching import MATCHER_VERSION, Matcher, profiles
+from labeler.prelabel import learning, ranked
 from labeler.store.models import Box, Image, LabelClass
-from labeler.store.proposals import DECIDED_IOU, blocks
+from labeler.store.proposals import blocks
 from labeler.store.queries import InvalidInput, require
 from labeler.workspace import Workspace
 
 Reader = Callable[[Workspace, Image], np.ndarray]
-
-
-# A candidate overlapping a box that stays this much is a near-duplicate of an object already
-# boxed (few true neighbours overlap so much: 3% of blood cells, under 1% of other sets) and
-# costs a rejection: ruled out below the store's 0.5 (which also holds for batch prelabel).
-NEAR_DUPLICATE_IOU = 0.35
 
 
 def _standing(session: Session, image_id: int) -> list[tuple[str, str, tuple]]:
@@ -50,16 +44,9 @@ def _standing(session: Session, image_id: int) -> list[tuple[str, str, tuple]]:
     return [(name, status, (x, y, w, h)) for name, status, x, y, w, h in rows]
 
 
-def _blocked(
-    cands: Candidates, label: str, standing: list, iou: float = NEAR_DUPLICATE_IOU
-) -> np.ndarray:
-    """Mask of candidates of ``label`` that a staying box rules out: the store's rule
-    (:func:`labeler.store.proposals.blocks`) at :data:`NEAR_DUPLICATE_IOU`."""
-    rows = [row for row in standing if blocks(row[1], row[0], label)]
-    if not len(cands) or not rows:
-        return np.zeros(len(cands), bool)
-    ious = iou_matrix(cands.boxes, np.array([r[2] for r in rows], np.float64))
-    return ious.max(axis=1) >= min(iou, DECIDED_IOU)
+def _blocked(label: str, standing: list) -> ranked.BlockedRule:
+    """The near-duplicate rule for ``label`` on an image with boxes ``standing``."""
+    return ranked.blocked_by([row[2] for row in standing if blocks(row[1], row[0], label)])
 
 
 def _undecided_count(standing: list, label: str) -> int:
@@ -89,9 +76,7 @@ def propose(
         image = require(s, Image, image_id)
         standing = _standing(s, image_id)
         labels = {lab.name: lab.id for lab in image.dataset.labels}
-        states = learning.dataset_states(s, dataset_id=image.dataset_id)  # read once, for both
-        rankers = learning.dataset_rankers(s, dataset_id=image.dataset_id, states=states)
-        boxfits = tightening.load(s, dataset_id=image.dataset_id, states=states)
+        models = ranked.dataset_models(s, dataset_id=image.dataset_id)
         with imagecache.readable(image):
             pixels = read(ws, image)
     every = [tuple(box) for _, status, box in standing if status != "rejected"]
@@ -106,27 +91,24 @@ def propose(
         standing = _standing(s, image_id)  # again: the annotator may have decided meanwhile
         label_rows = {lab.name: lab for lab in image.dataset.labels}
         new: list[Box] = []
-        image_planes = None  # for the box regressors: computed once, if one is needed
+        image_planes: list = []  # for the box regressors: computed once, if one is needed
+
+        def planes() -> profiles.Planes:
+            if not image_planes:
+                image_planes.append(profiles.planes(pixels))
+            return image_planes[0]
+
         for name in sorted(set(cands.labels)):
             if name not in labels:
                 continue
-            c = cands.of_label(name)
-            p, p_useful = learning.score(rankers[labels[name]], c.features)
             # Whether a candidate is new is judged on the matcher's box (where the object
-            # is); tightening only moves its edges, and must not make it a sure duplicate.
-            ok = ~_blocked(c, name, standing)
-            if labels[name] in boxfits:
-                if image_planes is None:
-                    image_planes = profiles.planes(pixels)
-                c, showable = tightening.tighten(image_planes, c, boxfits[labels[name]], p)
-                ok &= showable & ~_blocked(c, name, standing)
-            ok = np.flatnonzero(ok)
-            shown = learning.select_shown(
-                p[ok], p_useful=p_useful[ok], already_shown=_undecided_count(standing, name)
-            )
-            order = ok[shown]
-            if min_score is not None:
-                order = order[p[order] >= min_score]
+            # is), then on the tightened one: tightening must not make it a sure duplicate.
+            r = ranked.rank_label(
+                cands.of_label(name), models[labels[name]],
+                blocked=_blocked(name, standing), planes=planes,
+                already_shown=_undecided_count(standing, name), min_score=min_score,
+            )  # fmt: skip
+            c, p, order = r.cands, r.p, r.order
             box_ids: list[int | None] = [None] * len(c)
             for i in order:
                 x, y, w, h = (float(v) for v in c.boxes[i])

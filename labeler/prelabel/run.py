@@ -29,6 +29,7 @@ from labeler import testhooks
 from labeler.matching import clip_box
 from labeler.prelabel.execute import ExemplarBank, Result, run_tasks
 from labeler.prelabel.exemplars import ExemplarCrop, exemplar_crop, load_exemplar_file
+from labeler.prelabel.ranked import LabelModels, dataset_models
 from labeler.prelabel.storage import JOB_KIND, count_done, plan_tasks, store_result
 from labeler.prelabel.summary import RunSummary
 from labeler.store.jobs import fail_orphaned
@@ -37,6 +38,7 @@ from labeler.store.queries import ensure_labels, get_dataset
 from labeler.workspace import Workspace
 
 PROGRESS_EVERY = 0.25  # seconds between Job.done updates
+MATCHER_MIN_SCORE = 0.5  # the matcher's own threshold, when no learned state ranks
 
 
 class PrelabelError(ValueError):
@@ -81,13 +83,25 @@ def dataset_exemplars(
     return crops
 
 
+def _learned_models(
+    session: Session, dataset: Dataset, crops: tuple[ExemplarCrop, ...]
+) -> tuple[tuple[str, LabelModels], ...]:
+    """``(label, what it learned)`` for the run's labels, in first-seen order (the priors
+    for a label the dataset does not have yet)."""
+    by_id = dataset_models(session, dataset_id=dataset.id)
+    known = {lab.name: by_id.get(lab.id) for lab in dataset.labels}
+    names = dict.fromkeys(c.label for c in crops)
+    return tuple((name, known.get(name) or LabelModels.priors()) for name in names)
+
+
 def prelabel(
     ws: Workspace,
     dataset_name: str,
     *,
     label: str | None = None,
     exemplars: str | Path | None = None,
-    min_score: float = 0.5,
+    min_score: float | None = None,
+    learned: bool | None = None,
     workers: int | None = None,
     dask: str | None = None,
     on_start: Callable[[int], None] | None = None,
@@ -105,8 +119,14 @@ def prelabel(
         A JSON exemplar file instead of the dataset's exemplar boxes; a relative
         ``image`` is looked up in the dataset's images/ folder, then beside the file.
         Its labels that the dataset lacks are created (next colour and hotkey).
-    min_score : float
-        Matcher score threshold (NCC, 0..1).
+    min_score : float, optional
+        Without learned state, the matcher score threshold (NCC, 0..1; default
+        :data:`MATCHER_MIN_SCORE`); with it, a cut on the calibrated probabilities beyond
+        the rule that shows what saves time.
+    learned : bool, optional
+        Rank, tighten and choose with what the dataset's decisions taught each label, as
+        find similar does (:mod:`labeler.prelabel.ranked`). Default: when any label of
+        the run has learned something; ``False``: the matcher's scores alone.
     workers, dask
         See :func:`labeler.prelabel.execute.run_tasks`.
     on_start : callable, optional
@@ -131,7 +151,13 @@ def prelabel(
             )
         else:
             crops = dataset_exemplars(ws, s, dataset, label=label)
-        bank = ExemplarBank(tuple(crops), min_score=min_score)
+        crops = tuple(crops)
+        models = _learned_models(s, dataset, crops) if learned is not False else ()
+        if learned is None and not any(m.learned for _, m in models):
+            models = ()
+        if min_score is None and not models:
+            min_score = MATCHER_MIN_SCORE
+        bank = ExemplarBank(crops, min_score=min_score, learned=models)
         params = {lab: bank.params(lab) for lab in bank.labels}
         label_ids = {lc.name: lc.id for lc in ensure_labels(s, dataset, bank.labels)}
         tasks = plan_tasks(s, ws, dataset, bank.labels)
