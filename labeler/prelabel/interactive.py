@@ -154,10 +154,10 @@ def find_similar(
     box_ids: Sequence[int] = (),
     exemplars: Sequence[dict] = (),
     label: str | None = None,
-) -> tuple[list[Box], list[int]]:
-    """Exemplars -> new proposals on image ``image_id`` (:func:`labeler.prelabel.proposing.propose`:
-    ranked, calibrated, nothing undecided deleted); returns the new boxes (detached,
-    readable) and the ids removed (none: kept for the API's ``removed`` key)."""
+) -> proposing.Proposed:
+    """Exemplars -> proposals on image ``image_id`` (:func:`labeler.prelabel.proposing.propose`:
+    ranked, calibrated, nothing undecided deleted): the new boxes, and the undecided
+    proposals moved onto more probable candidates."""
     threshold = None if min_score is None else check_min_score(min_score)
     with ws.sessions() as s:
         image = require(s, Image, image_id)
@@ -167,7 +167,6 @@ def find_similar(
         )  # fmt: skip
         matcher = build_matcher(ws, s, specs, learning.MIN_SCORE, imagecache.decoded)
     params = {**matcher.params, "exemplars": [sp.as_json() for sp in specs]}
-    new = proposing.propose(
+    return proposing.propose(
         ws, image_id=image_id, matcher=matcher, who=who, params=params, min_score=threshold
     )
-    return new, []

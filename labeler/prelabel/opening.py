@@ -63,7 +63,7 @@ def open_image(ws: Workspace, *, image_id: int, who: str) -> int:
             new = proposing.propose(
                 ws, image_id=image_id, matcher=matcher, who=who, params=params,
                 only_unfinished=True,
-            )  # fmt: skip
+            ).new  # fmt: skip
         except (InvalidInput, NotFound):
             new = []
     try:

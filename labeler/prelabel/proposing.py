@@ -8,25 +8,29 @@ probabilities, and :func:`labeler.ranking.choose` shows only those whose expecte
 of annotator time is positive, at most a per-image cap. The stored score is that
 probability, so a threshold means what it says.
 
-Lifecycle: nothing undecided is deleted. A candidate overlapping (IoU >= 0.5) a box that
-stays is dropped (the one rule of :mod:`labeler.store.proposals`; an undecided proposal
-stays like an accepted box), so pressing F again adds what is new instead of wiping the
-image's other proposals (of every label, as it once did). Every candidate, shown or not,
-is recorded so the rankers learn from the image once it is done.
+Lifecycle: nothing undecided is deleted. A candidate overlapping a box that stays is
+dropped (:func:`labeler.prelabel.ranked.blocked_by`, within the store's rule of
+:mod:`labeler.store.proposals`), so pressing F again adds what is new instead of wiping the
+image's other proposals (of every label, as it once did). A candidate over an undecided
+matcher proposal of its own label *updates* that proposal (box, score, parameters; its
+version goes up) when it is more probable, and is dropped when it is not: one box per
+object, the better one, never a duplicate. Every candidate, shown or not, is recorded so
+the rankers learn from the image once it is done.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from labeler import imagecache
-from labeler.matching import MATCHER_VERSION, Matcher, profiles
+from labeler.matching import MATCHER_VERSION, Matcher, iou_matrix, profiles
 from labeler.prelabel import learning, ranked
-from labeler.store.models import Box, Image, LabelClass
+from labeler.store.models import Box, Candidate, Image, LabelClass
 from labeler.store.proposals import blocks
 from labeler.store.queries import InvalidInput, require
 from labeler.workspace import Workspace
@@ -34,23 +38,71 @@ from labeler.workspace import Workspace
 Reader = Callable[[Workspace, Image], np.ndarray]
 
 
-def _standing(session: Session, image_id: int) -> list[tuple[str, str, tuple]]:
-    """``(label, status, (x, y, w, h))`` of every box of the image, in one statement."""
+class Standing(NamedTuple):
+    """A box on the image, as the proposal rules need it."""
+
+    label: str
+    status: str
+    box: tuple
+    id: int
+    source: str
+    score: float | None
+
+
+class Proposed(NamedTuple):
+    """What a request put in front of the annotator: new boxes, and undecided proposals it
+    moved onto a more probable candidate (detached, readable)."""
+
+    new: list[Box]
+    updated: list[Box]
+
+
+def _standing(session: Session, image_id: int) -> list[Standing]:
+    """Every box of the image, in one statement."""
     rows = session.execute(
-        select(LabelClass.name, Box.status, Box.x, Box.y, Box.w, Box.h)
+        select(
+            LabelClass.name, Box.status, Box.x, Box.y, Box.w, Box.h, Box.id, Box.source, Box.score
+        )  # fmt: skip
         .join(LabelClass, LabelClass.id == Box.label_id)
         .where(Box.image_id == image_id)
     )
-    return [(name, status, (x, y, w, h)) for name, status, x, y, w, h in rows]
+    return [Standing(n, st, (x, y, w, h), i, src, sc) for n, st, x, y, w, h, i, src, sc in rows]
 
 
-def _blocked(label: str, standing: list) -> ranked.BlockedRule:
-    """The near-duplicate rule for ``label`` on an image with boxes ``standing``."""
-    return ranked.blocked_by([row[2] for row in standing if blocks(row[1], row[0], label)])
+def _updatable(row: Standing, label: str) -> bool:
+    """An undecided matcher proposal of ``label``: a better candidate may take its place."""
+    return row.label == label and row.status == "proposed" and row.source == "matcher"
 
 
-def _undecided_count(standing: list, label: str) -> int:
-    return sum(1 for lab, status, _ in standing if lab == label and status == "proposed")
+def _blocked(label: str, standing: list[Standing]) -> ranked.BlockedRule:
+    """The near-duplicate rule for ``label``: boxes that stay and that no candidate of
+    ``label`` may update."""
+    return ranked.blocked_by(
+        [r.box for r in standing if blocks(r.status, r.label, label) and not _updatable(r, label)]
+    )
+
+
+def _undecided_count(standing: list[Standing], label: str) -> int:
+    return sum(1 for r in standing if r.label == label and r.status == "proposed")
+
+
+def _claims(boxes: np.ndarray, p: np.ndarray, order: np.ndarray, olds: list[Standing]) -> dict:
+    """Which shown candidates (indices ``order`` into ``boxes``/``p``) fall on an undecided
+    proposal of ``olds``: ``{candidate: old row or None}``, None meaning "drop it" (the old
+    one is as probable, or a better candidate took it). Others are new."""
+    out: dict[int, Standing | None] = {}
+    if not len(order) or not olds:
+        return out
+    ious = iou_matrix(boxes[order], np.array([r.box for r in olds], np.float64))
+    taken: set[int] = set()
+    for k, i in enumerate(order):  # best first
+        j = int(np.argmax(ious[k]))
+        if ious[k, j] < ranked.NEAR_DUPLICATE_IOU:
+            continue
+        better = j not in taken and float(p[i]) > float(olds[j].score or 0.0)
+        out[int(i)] = olds[j] if better else None
+        taken.add(j)
+    return out
 
 
 def propose(
@@ -64,13 +116,13 @@ def propose(
     job_id: int | None = None,
     read: Reader = imagecache.decoded,
     only_unfinished: bool = False,
-) -> list[Box]:
+) -> Proposed:
     """Match ``matcher`` on image ``image_id`` and store the proposals worth showing.
 
     ``min_score`` (calibrated, 0..1) cuts further when given; ``only_unfinished`` skips an
     image that is done by the time the proposals are written (background work). Returns the
-    new boxes (detached, readable). A missing file is :class:`NotFound`, an unreadable one
-    or an exemplar that does not fit :class:`InvalidInput`.
+    new and the updated boxes, best first. A missing file is :class:`NotFound`, an
+    unreadable one or an exemplar that does not fit :class:`InvalidInput`.
     """
     with ws.sessions() as s:
         image = require(s, Image, image_id)
@@ -79,7 +131,12 @@ def propose(
         models = ranked.dataset_models(s, dataset_id=image.dataset_id)
         with imagecache.readable(image):
             pixels = read(ws, image)
-    every = [tuple(box) for _, status, box in standing if status != "rejected"]
+    # Undecided matcher proposals are not excluded: a better candidate may update one.
+    every = [
+        tuple(r.box)
+        for r in standing
+        if r.status != "rejected" and not (r.status == "proposed" and r.source == "matcher")
+    ]
     try:
         cands = matcher.candidates(pixels, exclude=every, min_score=learning.MIN_SCORE)
     except ValueError as exc:  # e.g. an exemplar larger than this image
@@ -87,10 +144,11 @@ def propose(
     with ws.sessions.begin() as s:
         image = require(s, Image, image_id)
         if only_unfinished and image.state not in ("new", "in_progress"):
-            return []
+            return Proposed([], [])
         standing = _standing(s, image_id)  # again: the annotator may have decided meanwhile
         label_rows = {lab.name: lab for lab in image.dataset.labels}
         new: list[Box] = []
+        updated: list[Box] = []
         image_planes: list = []  # for the box regressors: computed once, if one is needed
 
         def planes() -> profiles.Planes:
@@ -109,23 +167,42 @@ def propose(
                 already_shown=_undecided_count(standing, name), min_score=min_score,
             )  # fmt: skip
             c, p, order = r.cands, r.p, r.order
-            box_ids: list[int | None] = [None] * len(c)
+            claims = _claims(c.boxes, p, order, [r for r in standing if _updatable(r, name)])
+            shown: list[int] = []
+            made: list[tuple[int, Box]] = []
             for i in order:
+                i = int(i)
+                if i in claims and claims[i] is None:
+                    continue  # an undecided proposal as probable is already there
                 x, y, w, h = (float(v) for v in c.boxes[i])
-                box = Box(
-                    image_id=image.id, label=label_rows[name], x=x, y=y, w=w, h=h,
-                    status="proposed", source="matcher", score=round(float(p[i]), 4),
-                    params=params, job_id=job_id, created_by=who, updated_by=who,
-                )  # fmt: skip
-                s.add(box)
-                new.append(box)
+                fields = dict(x=x, y=y, w=w, h=h, score=round(float(p[i]), 4), params=params,
+                              job_id=job_id, updated_by=who)  # fmt: skip
+                if i in claims:
+                    box = s.get(Box, claims[i].id)
+                    # its old candidate row no longer made it (the regressor learns from
+                    # boxes whose geometry differs from the candidate that made them)
+                    s.execute(
+                        update(Candidate).where(Candidate.box_id == box.id).values(box_id=None)
+                    )
+                    for key, value in fields.items():
+                        setattr(box, key, value)
+                    updated.append(box)
+                else:
+                    box = Box(image_id=image.id, label=label_rows[name], status="proposed",
+                              source="matcher", created_by=who, **fields)  # fmt: skip
+                    s.add(box)
+                    new.append(box)
+                shown.append(i)
+                made.append((i, box))
             s.flush()
-            for i, box in zip(order, new[len(new) - len(order) :], strict=True):
-                box_ids[int(i)] = box.id
+            box_ids: list[int | None] = [None] * len(c)
+            for i, box in made:
+                box_ids[i] = box.id
             learning.record_candidates(
                 s, image=image.id, label_id=labels[name], candidates=c,
-                shown_mask=learning.shown_mask(len(c), order), box_ids=box_ids,
-                matcher_version=MATCHER_VERSION,
+                shown_mask=learning.shown_mask(len(c), np.array(shown, np.int64)),
+                box_ids=box_ids, matcher_version=MATCHER_VERSION,
             )  # fmt: skip
         new.sort(key=lambda b: -(b.score or 0.0))
-        return new
+        updated.sort(key=lambda b: -(b.score or 0.0))
+        return Proposed(new, updated)

@@ -207,17 +207,31 @@ export function createEdits({ state, api, redraw }) {
       }
     }
     const added = (data.proposals || []).map((item) => applyServerBox(addBox(state, {}), item));
-    return { added, removed };
+    // Undecided proposals the server moved onto a more probable candidate: same id, new box.
+    const updated = [];
+    for (const item of data.updated || []) {
+      const box = boxByServerId(state, item.id);
+      if (!box) continue;
+      updated.push({ box, before: { ...geometry(box), score: box.score } });
+      applyServerBox(box, item);
+    }
+    return { added, removed, updated };
   }
 
   function findSimilar(exemplars, { minScore } = {}) {
-    // Undo removes the proposals found and re-creates the ones they replaced (with their
-    // scores and source); redo asks the matcher again.
+    // Undo removes the proposals found, re-creates the ones they replaced (with their
+    // scores and source) and moves updated ones back; redo asks the matcher again.
     const command = {
       added: [],
       removed: [],
+      updated: [],
       do: () => run(false),
       undo() {
+        command.updated.forEach(({ box, before }) => {
+          if (!state.boxes.has(box.key)) return;
+          Object.assign(box, before);
+          savePatch(box, geometry(before));
+        });
         command.added.forEach((b) => {
           if (!state.boxes.has(b.key)) return;
           removeBox(state, b);

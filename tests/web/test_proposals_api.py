@@ -3,8 +3,10 @@ decisions teach the rankers, unfinished images open with their labels' proposals
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
+from labeler.matching import iou
 from labeler.store.models import Box, Candidate, RankerState
 
 V1 = "/api/v1"
@@ -62,9 +64,37 @@ def test_pressing_find_similar_again_adds_no_duplicates(api, loose):
     ex = _draw(api, image["id"], "RBC", rbc)
     url = f"{V1}/images/{image['id']}/find-similar"
     first = api.post(url, json={"box_ids": [ex["id"]]}).get_json()["proposals"]
-    again = api.post(url, json={"box_ids": [ex["id"]]}).get_json()["proposals"]
-    assert first and again == []
+    again = api.post(url, json={"box_ids": [ex["id"]]}).get_json()
+    assert first and again["proposals"] == [] and again["updated"] == []
     assert len(_boxes(api, image["id"])) == 1 + len(first)
+
+
+@pytest.mark.parametrize(("old_score", "moved"), [(0.0001, True), (0.9999, False)])
+def test_a_candidate_over_an_undecided_proposal_updates_it_only_when_more_probable(
+    api, demo_ws, loose, old_score, moved
+):
+    """No duplicate either way: a more probable candidate moves the proposal (same id, new
+    version, box and score), a less probable one leaves it as it is."""
+    image = _images(api)[0]
+    rbc = next(b for lab, b in _truth(image["path"]) if lab == "RBC")
+    ex = _draw(api, image["id"], "RBC", rbc)
+    url = f"{V1}/images/{image['id']}/find-similar"
+    target = api.post(url, json={"box_ids": [ex["id"]]}).get_json()["proposals"][0]
+    with demo_ws.sessions.begin() as s:  # a worse proposal of the same object
+        box = s.get(Box, target["id"])
+        box.x, box.score = box.x + 0.15 * box.w, old_score
+    before = next(b for b in _boxes(api, image["id"]) if b["id"] == target["id"])
+    out = api.post(url, json={"box_ids": [ex["id"]]}).get_json()
+    after = next(b for b in _boxes(api, image["id"]) if b["id"] == target["id"])
+    geometry = [(b["x"], b["y"], b["w"], b["h"]) for b in (target, before, after)]
+    if moved:
+        assert [b["id"] for b in out["updated"]] == [target["id"]]
+        assert after["version"] == before["version"] + 1 and after["score"] > old_score
+        assert iou(geometry[2], geometry[0]) > 0.95  # back on the candidate
+    else:
+        assert out["updated"] == [] and after == before
+    news = [(b["x"], b["y"], b["w"], b["h"]) for b in out["proposals"]]
+    assert all(iou(n, geometry[2]) < 0.35 for n in news), "a duplicate of the proposal"
 
 
 def test_a_label_whose_proposals_are_all_rejected_stops_getting_them(api, web_app, demo_ws, loose):

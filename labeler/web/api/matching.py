@@ -46,9 +46,11 @@ def _min_score(data: dict) -> float | None:
 
 @bp.post("/images/<int:image_id>/find-similar")
 def find_similar(image_id: int):
-    """Exemplars -> proposals on this image, replacing its undecided matcher proposals."""
+    """Exemplars -> new proposals on this image (``proposals``), and its undecided matcher
+    proposals that a more probable candidate moved (``updated``); ``removed`` stays empty
+    (nothing undecided is deleted)."""
     data = json_body()
-    new, removed = interactive.find_similar(
+    found = interactive.find_similar(
         workspace(),
         image_id=image_id,
         who=user(),
@@ -56,7 +58,13 @@ def find_similar(image_id: int):
         label=field(data, "label", "str", required=False),
         **_exemplar_args(data, default_image=True),
     )
-    return jsonify({"proposals": [box_json(b) for b in new], "removed": removed})
+    return jsonify(
+        {
+            "proposals": [box_json(b) for b in found.new],
+            "updated": [box_json(b) for b in found.updated],
+            "removed": [],
+        }
+    )
 
 
 def job_json(job: Job) -> dict:
