@@ -95,8 +95,11 @@ class Identity:
     def require(self, action: Action) -> None:
         require(self.role, action)
 
+    @property
+    def sees_all(self) -> bool:
+        """Reviewers, admins and the single user see every image; annotators only the
+        unassigned ones and their own."""
+        return self.account_id is None or allows(self.role, "review")
+
     def may_see(self, assignee_id: int | None) -> bool:
-        """Annotators see unassigned images and their own; reviewers and admins all."""
-        if self.account_id is None or allows(self.role, "review"):
-            return True
-        return assignee_id is None or assignee_id == self.account_id
+        return self.sees_all or assignee_id is None or assignee_id == self.account_id

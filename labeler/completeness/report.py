@@ -14,12 +14,15 @@ JSON schema (``report.to_dict()``; ``labeler check --json`` prints
       "blocking": bool,                 # true if any "blocker" check has count > 0
       "blockers": [str, ...],           # one line per blocking check: "3 images never opened"
       "settings": {"min_box_size": float, "min_per_label": int,
-                   "near_duplicate_iou": float, "verify_files": bool, "limit": int | null},
-      "images": {"total": int, "new": int, "in_progress": int, "done": int, "empty": int},
+                   "near_duplicate_iou": float, "verify_files": bool, "limit": int | null,
+                   "require_review": bool},
+      "images": {"total": int, "new": int, "in_progress": int, "done": int, "empty": int,
+                 "approved": int},
       "boxes": {"total": int, "accepted": int, "proposed": int, "rejected": int},
       "checks": {                        # every key in CHECKS, always present, in that order
         "<key>": {"title": str, "severity": "blocker" | "warning" | "info",
-                  "checked": bool,       # false for files_* unless verify_files
+                  "checked": bool,       # false for files_* unless verify_files, and
+                                         # for images_unreviewed unless require_review
                   "count": int,          # the full count, whatever the limit
                   "truncated": bool,     # count > len(items)
                   "items": [{"image_id": int | null, "path": str | null,
@@ -47,6 +50,7 @@ from labeler.completeness.files import FILE_CHECKS, stored_images, verify_files
 from labeler.completeness.sql import Row
 from labeler.store.models import IMAGE_STATES, Dataset, LabelClass
 from labeler.store.queries import NotFound
+from labeler.store.review import REVIEWABLE
 
 DEFAULT_MIN_BOX_SIZE = 4.0
 DEFAULT_MIN_PER_LABEL = 10
@@ -58,6 +62,10 @@ CHECKS: dict[str, tuple[str, str]] = {
     "images_in_progress": ("images in progress", "blocker"),
     "images_done": ("images done", "info"),
     "images_empty": ("images confirmed empty", "info"),
+    "images_approved": ("images approved by a reviewer", "info"),
+    # checked (a blocker) only with require_review: `labeler check --require-review`, or
+    # `require_review = true` in .labeler/config.toml (which `version create` obeys too)
+    "images_unreviewed": ("finished images not approved by a reviewer", "blocker"),
     "proposals_undecided": ("undecided proposals", "blocker"),
     "images_undecided": ("images with proposals but no decision", "blocker"),
     "boxes_outside": ("boxes outside the image", "blocker"),
@@ -178,6 +186,7 @@ def check_dataset(
     min_per_label: int = DEFAULT_MIN_PER_LABEL,
     limit: int | None = DEFAULT_LIMIT,
     progress: bool = False,
+    require_review: bool = False,
 ) -> CompletenessReport:
     """Check dataset ``name`` of workspace ``ws``; raises ``NotFound`` for an unknown name.
 
@@ -196,6 +205,8 @@ def check_dataset(
         At most this many items per check (counts are always complete); ``None`` for all.
     progress : bool
         Show a progress bar on stderr while verifying files.
+    require_review : bool
+        Done and empty images not approved by a reviewer block a release.
     """
     if min_box_size < 0 or min_per_label < 0 or (limit is not None and limit < 0):
         raise ValueError("min_box_size, min_per_label and limit must not be negative")
@@ -205,6 +216,7 @@ def check_dataset(
         "near_duplicate_iou": q.NEAR_DUPLICATE_IOU,
         "verify_files": bool(verify_files),
         "limit": limit,
+        "require_review": bool(require_review),
     }
     with ws.engine.connect() as conn:
         if conn.dialect.name == "sqlite":  # 2 MB default: every pass below would reread disk
@@ -244,6 +256,13 @@ def _sql_checks(conn, ds_id: int, settings: dict[str, Any]):
         where = [q.IMAGE.c.dataset_id == ds_id, q.IMAGE.c.state == state]
         rows = q.image_rows(conn, where, limit) if states.get(state) else []
         found[f"images_{state}"] = Check(f"images_{state}", states.get(state, 0), tuple(rows))
+    if settings["require_review"]:  # else not checked, as files are without verify_files
+        unreviewed = [q.IMAGE.c.dataset_id == ds_id, q.IMAGE.c.state.in_(REVIEWABLE)]
+        n = sum(states.get(state, 0) for state in REVIEWABLE)
+        rows = q.image_rows(conn, unreviewed, limit) if n else []
+        found["images_unreviewed"] = Check("images_unreviewed", n, tuple(rows))
+    else:
+        found["images_unreviewed"] = Check("images_unreviewed", 0, checked=False)
 
     label_rows = conn.execute(
         select(LabelClass.id, LabelClass.name, LabelClass.colour)

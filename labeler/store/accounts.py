@@ -124,7 +124,7 @@ def assignees(session: Session, image_ids: Sequence[int]) -> dict[int, str]:
         .join(Account, Account.id == Assignment.account_id)
         .where(Assignment.image_id.in_(image_ids))
     )
-    return dict(session.execute(q).tuples())
+    return {image_id: name for image_id, name in session.execute(q)}
 
 
 def assign_images(
@@ -147,7 +147,9 @@ def assign_images(
     try:
         session.flush()
     except IntegrityError:  # another admin assigned some of them at the same moment
-        raise InvalidInput("some of these images were just assigned by someone else; retry")
+        raise InvalidInput(
+            "some of these images were just assigned by someone else; retry"
+        ) from None
     return ids
 
 

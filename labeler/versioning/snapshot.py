@@ -38,10 +38,13 @@ SNAPSHOT_FORMATS = ("labelstudio", "coco", "yolo", "voc")
 
 
 def run_gate(ws: Workspace, name: str):
-    """The completeness report ``labeler check --strict`` would give (``.blocking`` refuses)."""
+    """The completeness report ``labeler check --strict`` would give (``.blocking`` refuses).
+
+    With ``require_review = true`` in the workspace config, images not approved by a
+    reviewer block a version too."""
     from labeler.completeness.report import check_dataset
 
-    return check_dataset(ws, name)
+    return check_dataset(ws, name, require_review=bool(ws.config.get("require_review")))
 
 
 def gate_text(report) -> str:

@@ -25,7 +25,7 @@ NEW_STATES = "state IN ('new', 'in_progress', 'done', 'empty', 'approved')"
 
 
 def _set_states(check: str) -> None:
-    with op.batch_alter_table("image", recreate="always") as batch:
+    with op.batch_alter_table("image", recreate="auto") as batch:
         batch.drop_constraint("image_state", type_="check")
         batch.create_check_constraint("image_state", check)
 
