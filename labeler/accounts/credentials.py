@@ -31,7 +31,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and bool(stored_hash)
     except (VerificationError, InvalidHashError):
         return False
 
