@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import DEMO, IN_CI, free_port
+from helpers import DEMO, IN_CI, TEAM, TEAM_PASSWORD, free_port
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -130,9 +130,6 @@ def empty_ws(_empty_ws_template, tmp_path):
 
 
 # --- teams (accounts) ---
-
-TEAM = {"ada": "admin", "rita": "reviewer", "ann": "annotator", "bob": "annotator"}
-TEAM_PASSWORD = "pass-{name}-1234"
 
 
 def _copy_rows_to_postgresql(src, url: str) -> None:

@@ -235,4 +235,17 @@ def api(web_app):
     return client
 
 
+# --- teams ---
+
+
+@pytest.fixture
+def team_app(team):
+    """The Flask app over ``team.ws`` (accounts exist: every request needs a login or token)."""
+    from labeler.web import create_app
+
+    app = create_app({"WORKSPACE": team.ws, "TESTING": True})
+    yield app
+    app.extensions["labeler.jobs"].stop()
+
+
 # --- formats ---
