@@ -145,7 +145,8 @@ def field(
 
 
 def _is_api() -> bool:
-    return request.path.startswith("/api/")
+    """JSON errors: the API, and JSON posts from pages (``static/versions.js``)."""
+    return request.path.startswith("/api/") or request.is_json
 
 
 def domain_status(exc: Exception) -> int:
