@@ -1,5 +1,5 @@
 """Per-user figures of the Team page: images finished, boxes drawn, proposals accepted and
-rejected, approval rate, time per image. Counts are SQL aggregates grouped by name.
+rejected, approval rate, time per image, and images reviewed. Counts are SQL aggregates grouped by name.
 
 Time per image is the median gap between a person's consecutive finishes (done / empty);
 a gap over :data:`BREAK` is a pause, not work, and is left out.
@@ -28,9 +28,10 @@ class UserFigures:
     boxes_drawn: int
     proposals_accepted: int
     proposals_rejected: int
-    approved: int
+    approved: int  # of their finished images, by a reviewer
     sent_back: int
     seconds_per_image: float | None
+    images_reviewed: int = 0  # approvals and send-backs they made as a reviewer
 
     @property
     def approval_rate(self) -> float | None:
@@ -89,10 +90,16 @@ def team_figures(session: Session) -> list[UserFigures]:
         )
         for kind in ("approved", "sent_back")
     }
+    reviewed = _grouped(
+        session,
+        select(ImageEvent.actor, func.count(ImageEvent.id))
+        .where(ImageEvent.kind.in_(("approved", "sent_back")))
+        .group_by(ImageEvent.actor),
+    )
     timing = _seconds_per_image(session)
     roles = {name: role for name, role in session.execute(select(Account.name, Account.role))}
     names = set(roles) | set(finished) | set(drawn) | set(decided["accepted"])
-    names |= set(decided["rejected"])
+    names |= set(decided["rejected"]) | set(reviewed)
     return [
         UserFigures(
             name=name,
@@ -104,6 +111,7 @@ def team_figures(session: Session) -> list[UserFigures]:
             approved=reviews["approved"].get(name, 0),
             sent_back=reviews["sent_back"].get(name, 0),
             seconds_per_image=timing.get(name),
+            images_reviewed=reviewed.get(name, 0),
         )
         for name in sorted(names, key=lambda n: (n not in roles, n))
     ]

@@ -27,11 +27,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, mapped_column, relationship
 
-# "approved": a reviewer checked a done (or empty) image (migration 0005, issue 12).
-IMAGE_STATES = ("new", "in_progress", "done", "empty", "approved")
-FINISHED_STATES = ("done", "empty", "approved")
+# "approved" (a reviewer checked a done or empty image): migration 0005, issue 12.
+from labeler.states import FINISHED_STATES, IMAGE_STATES, ImageState  # noqa: F401 - re-exported
+
 BOX_STATUSES = ("proposed", "accepted", "rejected")
-ImageState = Literal["new", "in_progress", "done", "empty", "approved"]
 BoxStatus = Literal["proposed", "accepted", "rejected"]
 BOX_SOURCES = ("user", "matcher", "import")
 JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
