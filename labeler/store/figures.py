@@ -1,5 +1,6 @@
 """Per-user figures of the Team page: images finished, boxes drawn, proposals accepted and
-rejected, approval rate, time per image, and images reviewed. Counts are SQL aggregates grouped by name.
+rejected, approval rate, time per image, and images reviewed. Counts are SQL aggregates
+grouped by name.
 
 Time per image is the median gap between a person's consecutive finishes (done / empty);
 a gap over :data:`BREAK` is a pause, not work, and is left out.

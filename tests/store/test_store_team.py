@@ -99,7 +99,7 @@ def test_review_events_and_figures(sessions, image_ids):
     t0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     with sessions.begin() as s:
         s.add(Account(name="ann", role="annotator", password_hash="x"))
-        for i, image_id in enumerate(image_ids):
+        for image_id in image_ids:
             box_writes.create_box(s, image_id=image_id, x=1, y=1, w=9, h=9, who="ann",
                                   label="RBC")  # fmt: skip
             box_writes.set_image_state(s, image_id=image_id, state="done", who="ann")
