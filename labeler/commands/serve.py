@@ -23,8 +23,13 @@ def _is_loopback(host: str) -> bool:
     "--threads", default=4, show_default=True, type=click.IntRange(1, 64),
     help="Request worker threads.",
 )  # fmt: skip
+@click.option(
+    "--trusted-proxy", metavar="ADDR", default=None,
+    help="A TLS reverse proxy at ADDR: its X-Forwarded-Proto/-For headers are believed "
+    "(the session cookie is then Secure over HTTPS).",
+)  # fmt: skip
 @pass_workspace
-def serve(ws, host: str, port: int, threads: int) -> None:
+def serve(ws, host: str, port: int, threads: int, trusted_proxy: str | None) -> None:
     """Serve the workspace's annotation UI at http://HOST:PORT/ (loopback only by default)."""
     from waitress.server import create_server
 
@@ -39,7 +44,11 @@ def serve(ws, host: str, port: int, threads: int) -> None:
         )
     app = create_app({"WORKSPACE": ws})
     try:
-        server = create_server(app, host=host, port=port, threads=threads, ident="labeler")
+        proxy = {} if trusted_proxy is None else {
+            "trusted_proxy": trusted_proxy,
+            "trusted_proxy_headers": {"x-forwarded-proto", "x-forwarded-for"},
+        }  # fmt: skip
+        server = create_server(app, host=host, port=port, threads=threads, ident="labeler", **proxy)
     except OSError as exc:
         raise click.ClickException(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}"

@@ -136,3 +136,35 @@ def test_serve_on_a_busy_port_is_a_clear_error(demo_ws):
         )
     assert proc.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+
+
+def test_serve_behind_a_trusted_tls_proxy_sets_secure_cookies(demo_ws):
+    import contextlib
+    import http.client
+    import re
+    import urllib.parse
+
+    from labeler.accounts import add_user
+
+    add_user(demo_ws, name="ada", role="admin", password="correct horse")
+    proc, url = start(demo_ws.root, "--trusted-proxy", "127.0.0.1")
+    stack = contextlib.ExitStack()
+    try:
+        conn = http.client.HTTPConnection(urllib.parse.urlsplit(url).netloc, timeout=10)
+        stack.callback(conn.close)
+        conn.request("GET", "/login")
+        resp = conn.getresponse()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', resp.read().decode())[1]
+        cookie = resp.headers["Set-Cookie"].split(";")[0]
+        form = {"name": "ada", "password": "correct horse", "csrf_token": token}
+        headers = {"Cookie": cookie, "X-Forwarded-Proto": "https",
+                   "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
+        conn.request("POST", "/login", body=urllib.parse.urlencode(form), headers=headers)
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 302
+        assert "Secure" in resp.headers["Set-Cookie"]
+    finally:
+        stack.close()
+        code, err = stop(proc)
+    assert code == 0, err
