@@ -10,29 +10,10 @@ import threading
 import urllib.error
 import urllib.request
 
-import pytest
-
 from labeler import accounts
 
 BOXES_PER_IMAGE = 3
 CONTESTED_IMAGE = 17  # unassigned: both annotators move the same box from the same version
-
-
-@pytest.fixture
-def team_server(team):
-    from werkzeug.serving import make_server
-
-    from labeler.web import create_app
-
-    app = create_app({"WORKSPACE": team.ws})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="team-server", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/api/v1"
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
-    app.extensions["labeler.jobs"].stop()
 
 
 class Client:
@@ -92,7 +73,8 @@ def _review(client: Client, handoff: queue.Queue, expected: int) -> None:
         assert status == 200, image
 
 
-def test_two_annotators_and_a_reviewer_at_once(team, team_server):
+def test_two_annotators_and_a_reviewer_at_once(team, team_live_server):
+    team_server = team_live_server.url + "/api/v1"
     ann_images, bob_images = list(range(1, 9)), list(range(9, 17))
     accounts.assign(team.ws, dataset="demo", to="ann", count=8, who="ada")
     accounts.assign(team.ws, dataset="demo", to="bob", count=8, who="ada")
