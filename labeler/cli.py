@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "user": "labeler.commands.team:user",
     "token": "labeler.commands.team:token",
     "assign": "labeler.commands.team:assign",
+    "unassign": "labeler.commands.team:unassign",
 }
 
 

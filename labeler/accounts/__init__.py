@@ -29,6 +29,7 @@ from labeler.accounts.service import (
     list_users,
     remove_user,
     revoke_token,
+    unassign,
 )
 
 __all__ = [
@@ -53,4 +54,5 @@ __all__ = [
     "require",
     "revoke_token",
     "state_action",
+    "unassign",
 ]

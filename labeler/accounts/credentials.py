@@ -12,6 +12,8 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from labeler.store.queries import InvalidInput
+
 TOKEN_PREFIX = "lbl_"
 MIN_PASSWORD = 8
 _hasher = PasswordHasher()
@@ -21,7 +23,7 @@ _DUMMY_HASH = _hasher.hash("not a password of anyone")
 
 def check_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
-        raise ValueError(f"the password must have at least {MIN_PASSWORD} characters")
+        raise InvalidInput(f"the password must have at least {MIN_PASSWORD} characters")
     return password
 
 

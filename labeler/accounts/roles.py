@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from labeler.store.queries import InvalidInput
 from labeler.store.team import ROLES, Role
 
 Action = Literal[
@@ -54,7 +55,7 @@ class Forbidden(PermissionError):
 
 def check_role(role: str) -> Role:
     if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     return role  # type: ignore[return-value]
 
 

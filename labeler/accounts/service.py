@@ -138,3 +138,12 @@ def assign(ws, *, dataset: str, to: str, count: int | None, who: str) -> list[in
     with ws.sessions.begin() as s:
         ds = get_dataset(s, dataset)
         return q.assign_images(s, dataset=ds, account=q.get_account(s, to), count=count, who=who)
+
+
+def unassign(ws, *, dataset: str, name: str) -> int:
+    """Give back every image of ``dataset`` assigned to ``name``; how many."""
+    from labeler.store.queries import get_dataset
+
+    with ws.sessions.begin() as s:
+        ds = get_dataset(s, dataset)
+        return q.unassign_images(s, dataset=ds, account=q.get_account(s, name))

@@ -124,3 +124,15 @@ def assign(ws, dataset: str, to: str, count: int | None, all_unassigned: bool) -
         raise click.UsageError("give exactly one of --images N and --all-unassigned")
     ids = assign_images(ws, dataset=dataset, to=to, count=count, who=ws.user)
     click.echo(f"Assigned {len(ids)} image(s) of {dataset!r} to {to!r}.")
+
+
+@click.command()
+@click.argument("dataset")
+@click.option("--from", "name", required=True, metavar="NAME", help="Whose images.")
+@pass_workspace
+def unassign(ws, dataset: str, name: str) -> None:
+    """Give back every image of DATASET assigned to user NAME (they become unassigned)."""
+    from labeler.accounts import unassign as unassign_images
+
+    n = unassign_images(ws, dataset=dataset, name=name)
+    click.echo(f"Unassigned {n} image(s) of {dataset!r} from {name!r}.")

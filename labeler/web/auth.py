@@ -43,6 +43,8 @@ ENDPOINT_ACTIONS: dict[str, Action] = {
     "api.team.assign_images": "assign",
     "api.team.list_review_queue": "review",
     "api.team.list_users": "review",
+    "api.team.add_user": "manage_users",
+    "api.team.remove_user": "manage_users",
     "api.team.show_figures": "review",
     "versions.create_dataset_version": "version",
     "team.show_team": "review",

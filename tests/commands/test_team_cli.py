@@ -76,6 +76,10 @@ def test_assign(demo_ws):
     assert "Assigned 19 image(s)" in out.output
     assert "Assigned 0 image(s)" in run(demo_ws, "assign", "demo", "--to", "ann",
                                         "--all-unassigned").output  # fmt: skip
+    out = run(demo_ws, "unassign", "demo", "--from", "bob")
+    assert out.exit_code == 0 and "Unassigned 19 image(s)" in out.output
+    assert "Assigned 19 image(s)" in run(demo_ws, "assign", "demo", "--to", "ann",
+                                         "--all-unassigned").output  # fmt: skip
 
 
 def test_check_require_review(check_ws):

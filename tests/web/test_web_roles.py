@@ -110,6 +110,16 @@ ACTIONS = {
         "admin",
     ),  # fmt: skip
     "create version": (lambda c, a, i: ("POST", "/datasets/1/versions", {}), 400, "admin"),
+    "add user": (
+        lambda c, a, i: (
+            "POST",
+            f"{V1}/users",
+            {"name": f"new{i}", "role": "annotator", "password": "long enough"},
+        ),
+        201,
+        "admin",
+    ),  # fmt: skip
+    "remove user": (lambda c, a, i: ("DELETE", f"{V1}/users/bob", None), 200, "admin"),
 }
 ROLES = ("annotator", "reviewer", "admin")
 ORDER = {role: n for n, role in enumerate(ROLES)}
@@ -177,3 +187,22 @@ def test_annotators_see_unassigned_images_and_their_own(team_app, team):
     assert [im["id"] for im in listing] == list(range(4, 25))
     listing = client.get(f"{V1}/datasets/1/images", headers=bob).get_json()["items"]
     assert len(listing) == 24
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        ({"name": "zed", "role": "boss", "password": "long enough"}, 422, "role must be"),
+        ({"name": "zed", "role": "admin", "password": "short"}, 422, "at least 8"),
+        ({"name": "ann", "role": "admin", "password": "long enough"}, 422, "already a user"),
+        ({"name": "zed", "role": "admin"}, 400, "'password'"),
+    ],
+)
+def test_bad_user_requests_are_4xx(team_app, team, body, status, needle):
+    resp = team_app.test_client().post(f"{V1}/users", json=body, headers=team.bearer("ada"))
+    assert resp.status_code == status and needle in resp.get_json()["detail"]
+
+
+def test_an_admin_cannot_remove_themself(team_app, team):
+    resp = team_app.test_client().delete(f"{V1}/users/ada", headers=team.bearer("ada"))
+    assert resp.status_code == 400 and [u.name for u in accounts.list_users(team.ws)][0] == "ada"

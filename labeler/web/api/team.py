@@ -19,9 +19,34 @@ from labeler.web.shapes import image_item
 bp = Blueprint("team", __name__)
 
 
+def _user_json(info) -> dict:
+    return {"name": info.name, "role": info.role, "tokens": info.tokens}
+
+
 @bp.get("/users")
 def list_users():
-    return jsonify([{"name": u.name, "role": u.role} for u in accounts.list_users(workspace())])
+    return jsonify([_user_json(u) for u in accounts.list_users(workspace())])
+
+
+@bp.post("/users")
+def add_user():
+    """``{"name", "role", "password"}`` (admins): as ``labeler user add``."""
+    data = json_body()
+    info = accounts.add_user(
+        workspace(),
+        name=field(data, "name", "str"),
+        role=field(data, "role", "str"),
+        password=field(data, "password", "str"),
+    )
+    return jsonify(_user_json(info)), 201
+
+
+@bp.delete("/users/<name>")
+def remove_user(name: str):
+    if name == user():
+        raise bad_request("you cannot remove your own account (another admin can)")
+    accounts.remove_user(workspace(), name=name)
+    return jsonify({"removed": name})
 
 
 @bp.post("/datasets/<int:dataset_id>/assign")
