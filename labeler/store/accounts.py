@@ -7,6 +7,7 @@ return rows and raise the store's domain errors.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +18,7 @@ from labeler.store.queries import InvalidInput, NotFound
 from labeler.store.team import Account, ApiToken, Assignment
 
 MAX_NAME = 200
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
 
 
 def count_accounts(session: Session) -> int:
@@ -72,7 +74,8 @@ def add_token(session: Session, *, account: Account, digest: str, prefix: str) -
 
 
 def account_by_token(session: Session, digest: str) -> Account | None:
-    """The token's account (and the token's last use noted), or None for no such token."""
+    """The token's account, or None for no such token. Its last use is noted at most once
+    a minute: a write per API call would serialise every reader behind SQLite's one writer."""
     row = session.execute(
         select(ApiToken, Account)
         .join(Account, Account.id == ApiToken.account_id)
@@ -80,8 +83,14 @@ def account_by_token(session: Session, digest: str) -> Account | None:
     ).first()
     if row is None:
         return None
-    session.execute(update(ApiToken).where(ApiToken.id == row[0].id).values(last_used_at=utcnow()))
-    return row[1]
+    token, account = row
+    now = utcnow()
+    last = token.last_used_at
+    if last is not None and last.tzinfo is None:  # SQLite hands back naive UTC datetimes
+        last = last.replace(tzinfo=UTC)
+    if last is None or now - last > TOKEN_USE_RESOLUTION:
+        session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
+    return account
 
 
 def list_tokens(session: Session, name: str | None = None) -> list[tuple[ApiToken, str]]:

@@ -22,7 +22,7 @@ from flask.sessions import SecureCookieSessionInterface
 from labeler import accounts
 from labeler.accounts import Action, Forbidden, Identity
 from labeler.store import accounts as account_queries
-from labeler.store.models import Box
+from labeler.store import boxes as box_writes
 from labeler.web.common import USER_HEADER, identity, workspace
 from labeler.web.errors import Unauthenticated, bad_request
 
@@ -133,10 +133,9 @@ def _image_of_request() -> list[int]:
     args = request.view_args or {}
     if "image_id" in args:
         return [args["image_id"]]
-    if "box_id" in args:
+    if "box_id" in args:  # an unknown box: none here, the view answers 404
         with workspace().sessions() as s:
-            box = s.get(Box, args["box_id"])
-            return [] if box is None else [box.image_id]
+            return box_writes.image_ids_of(s, [args["box_id"]])
     return []
 
 
