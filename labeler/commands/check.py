@@ -81,14 +81,13 @@ def check(
     Warnings: tiny and near-duplicate boxes, duplicate images, rare labels.
     """
     from labeler.completeness import check_dataset, check_workspace, format_text
+    from labeler.completeness.report import review_required
 
     options = {
         "verify_files": verify_files,
         "limit": limit if limit is not None or as_json else TEXT_LIMIT,
         "progress": not quiet and not as_json,
-        "require_review": bool(ws.config.get("require_review"))
-        if require_review is None
-        else require_review,
+        "require_review": review_required(ws) if require_review is None else require_review,
     }
     if min_box_size is not None:
         options["min_box_size"] = min_box_size

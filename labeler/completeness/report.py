@@ -243,6 +243,12 @@ def _verify(ws, files, limit, progress) -> dict[str, Check]:
     return {key: Check(key, len(rows), tuple(rows[:limit])) for key, rows in problems.items()}
 
 
+def review_required(ws) -> bool:
+    """The workspace's ``require_review`` setting (``.labeler/config.toml``): the default
+    of ``labeler check --require-review``, the web's Completeness page and the version gate."""
+    return bool(ws.config.get("require_review", False))
+
+
 def check_workspace(ws, **options) -> list[CompletenessReport]:
     """:func:`check_dataset` for every dataset of the workspace, by name."""
     with ws.engine.connect() as conn:

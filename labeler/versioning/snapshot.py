@@ -42,9 +42,9 @@ def run_gate(ws: Workspace, name: str):
 
     With ``require_review = true`` in the workspace config, images not approved by a
     reviewer block a version too."""
-    from labeler.completeness.report import check_dataset
+    from labeler.completeness.report import check_dataset, review_required
 
-    return check_dataset(ws, name, require_review=bool(ws.config.get("require_review")))
+    return check_dataset(ws, name, require_review=review_required(ws))
 
 
 def gate_text(report) -> str:
