@@ -102,5 +102,24 @@ class Identity:
         unassigned ones and their own."""
         return self.account_id is None or allows(self.role, "review")
 
-    def may_see(self, assignee_id: int | None) -> bool:
-        return self.sees_all or assignee_id is None or assignee_id == self.account_id
+    def may_see(self, assignee: str | None) -> bool:
+        """May open an image assigned to ``assignee`` (a user name; None: unassigned)."""
+        return self.sees_all or assignee is None or assignee == self.name
+
+    def image_refusal(self, *, image_id: int, assignee: str | None, state: str,
+                      write: bool) -> Forbidden | None:  # fmt: skip
+        """Why this identity may not open (or, ``write``, change) the image, or None.
+        An approved image is the reviewer's: changing it is a review."""
+        if not self.may_see(assignee):
+            return Forbidden(
+                f"image {image_id} is assigned to {assignee}: an annotator sees only "
+                "unassigned images and their own",
+                action="view", needed="reviewer", role=self.role,
+            )  # fmt: skip
+        if write and state == "approved" and not allows(self.role, "review"):
+            return Forbidden(
+                f"image {image_id} is approved: changing it needs the reviewer role "
+                f"(you are {self.role})",
+                action="review", needed="reviewer", role=self.role,
+            )  # fmt: skip
+        return None

@@ -136,6 +136,19 @@ def assignees(session: Session, image_ids: Sequence[int]) -> dict[int, str]:
     return {image_id: name for image_id, name in session.execute(q)}
 
 
+def image_access(session: Session, image_ids: Sequence[int]) -> dict[int, tuple[str | None, str]]:
+    """``{image_id: (assignee name or None, state)}`` of the known ids among ``image_ids``."""
+    if not image_ids:
+        return {}
+    q = (
+        select(Image.id, Account.name, Image.state)
+        .outerjoin(Assignment, Assignment.image_id == Image.id)
+        .outerjoin(Account, Account.id == Assignment.account_id)
+        .where(Image.id.in_(image_ids))
+    )
+    return {image_id: (name, state) for image_id, name, state in session.execute(q)}
+
+
 def assign_images(
     session: Session, *, dataset: Dataset, account: Account, count: int | None, who: str
 ) -> list[int]:

@@ -9,7 +9,7 @@
 Each endpoint's action is looked up in :data:`ENDPOINT_ACTIONS` and checked against the
 permission table (:mod:`labeler.accounts.roles`); an endpoint that changes something and is
 missing from the table needs the admin role, so a new view is never open by accident.
-An annotator may not open an image assigned to someone else.
+An annotator may not open an image assigned to someone else, nor change an approved one.
 """
 
 from __future__ import annotations
@@ -111,22 +111,18 @@ def _action() -> Action | None:
     return action or "view"
 
 
-def check_visible(image_ids) -> None:
-    """403 unless the caller may see every image of ``image_ids`` (assignments)."""
+def check_images(image_ids, *, write: bool) -> None:
+    """403 unless the caller may open (``write``: change) every image of ``image_ids``:
+    assignments limit annotators, and an approved image is the reviewers'."""
     who = identity()
-    if who.sees_all:
+    if who.sees_all and accounts.allows(who.role, "review"):
         return
     with workspace().sessions() as s:
-        owners = account_queries.assignees(s, list(image_ids))
-    for image_id, owner in sorted(owners.items()):
-        if owner != who.name:
-            raise Forbidden(
-                f"image {image_id} is assigned to {owner}: an annotator sees only "
-                "unassigned images and their own",
-                action="view",
-                needed="reviewer",
-                role=who.role,
-            )
+        access = account_queries.image_access(s, list(image_ids))
+    for image_id, (assignee, state) in sorted(access.items()):
+        refusal = who.image_refusal(image_id=image_id, assignee=assignee, state=state, write=write)
+        if refusal is not None:
+            raise refusal
 
 
 def _image_of_request() -> list[int]:
@@ -156,4 +152,4 @@ def init_auth(app: Flask) -> None:
         g.identity.require(_action())
         images = _image_of_request()
         if images:
-            check_visible(images)
+            check_images(images, write=request.method not in SAFE_METHODS)

@@ -64,6 +64,24 @@ def test_who_sees_which_image():
     ann = Identity(name="ann", role="annotator", account_id=3, via="token")
     rita = Identity(name="rita", role="reviewer", account_id=2, via="session")
     local = Identity(name="me", role="admin")
-    assert ann.may_see(None) and ann.may_see(3) and not ann.may_see(4)
-    assert rita.may_see(4) and local.may_see(4)
+    assert ann.may_see(None) and ann.may_see("ann") and not ann.may_see("bob")
+    assert rita.may_see("bob") and local.may_see("bob")
     assert not ann.sees_all and rita.sees_all and local.sees_all
+
+
+@pytest.mark.parametrize(
+    ("assignee", "state", "write", "refused"),
+    [
+        (None, "done", True, None),
+        ("ann", "in_progress", True, None),
+        ("bob", "new", False, "assigned to bob"),
+        (None, "approved", False, None),  # reading an approved image is fine
+        (None, "approved", True, "is approved: changing it needs the reviewer role"),
+    ],
+)
+def test_annotator_image_access(assignee, state, write, refused):
+    ann = Identity(name="ann", role="annotator", account_id=3, via="token")
+    found = ann.image_refusal(image_id=7, assignee=assignee, state=state, write=write)
+    assert (found is None) if refused is None else refused in str(found)
+    rita = Identity(name="rita", role="reviewer", account_id=2, via="token")
+    assert rita.image_refusal(image_id=7, assignee=assignee, state=state, write=write) is None

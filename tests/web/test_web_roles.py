@@ -206,3 +206,25 @@ def test_bad_user_requests_are_4xx(team_app, team, body, status, needle):
 def test_an_admin_cannot_remove_themself(team_app, team):
     resp = team_app.test_client().delete(f"{V1}/users/ada", headers=team.bearer("ada"))
     assert resp.status_code == 400 and [u.name for u in accounts.list_users(team.ws)][0] == "ada"
+
+
+def test_an_approved_image_is_the_reviewers(team_app, team):
+    client = team_app.test_client()
+    ann, rita = team.bearer("ann"), team.bearer("rita")
+    box = _box(client, ann, 6, "proposed")
+    _done(client, ann, 6)
+    assert client.post(f"{V1}/images/6/state", json={"state": "approved"},
+                       headers=rita).status_code == 200  # fmt: skip
+    for method, url, body in [
+        ("POST", f"{V1}/images/6/boxes", {"label": "RBC", "x": 1, "y": 1, "w": 9, "h": 9}),
+        ("PATCH", f"{V1}/boxes/{box['id']}", {"version": box["version"], "x": 3}),
+        ("DELETE", f"{V1}/boxes/{box['id']}", None),
+        ("POST", f"{V1}/boxes/decide", {"ids": [box["id"]], "status": "rejected"}),
+        ("POST", f"{V1}/images/6/state", {"state": "in_progress"}),
+    ]:
+        resp = client.open(url, method=method, json=body, headers=ann)
+        assert resp.status_code == 403 and "approved" in resp.get_json()["detail"], url
+    assert client.get(f"{V1}/images/6", headers=ann).status_code == 200
+    resp = client.post(f"{V1}/boxes/decide", json={"ids": [box["id"]], "status": "rejected"},
+                       headers=rita)  # fmt: skip
+    assert resp.status_code == 200

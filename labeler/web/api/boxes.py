@@ -13,7 +13,7 @@ from labeler.prelabel import feedback
 from labeler.store import boxes
 from labeler.store.models import Box, Image
 from labeler.store.queries import require
-from labeler.web.auth import check_visible
+from labeler.web.auth import check_images
 from labeler.web.common import identity, user, workspace
 from labeler.web.errors import bad_request, field, json_body
 from labeler.web.shapes import box_json, image_state_json
@@ -112,7 +112,7 @@ def decide_boxes():
     ):
         raise bad_request("versions must be a list of integers, one per id")
     with workspace().sessions.begin() as s:
-        check_visible(boxes.image_ids_of(s, ids))
+        check_images(boxes.image_ids_of(s, ids), write=True)
         fresh = [box_json(b) for b in boxes.decide_boxes(
             s, ids=ids, status=status, versions=versions, who=user()
         )]  # fmt: skip
