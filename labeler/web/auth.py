@@ -64,9 +64,11 @@ def is_loopback(address: str | None) -> bool:
     if address == "localhost":
         return True
     try:
-        return ipaddress.ip_address((address or "").split("%")[0]).is_loopback
+        ip = ipaddress.ip_address((address or "").split("%")[0])
     except ValueError:
         return False
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1 from a dual-stack socket
+    return (mapped or ip).is_loopback
 
 
 def _local_identity() -> Identity:

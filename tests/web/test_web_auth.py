@@ -27,7 +27,7 @@ def test_without_accounts_loopback_needs_no_login(web_app, demo_ws):
     assert client.get("/").status_code == 200
 
 
-@pytest.mark.parametrize("address", ["10.0.0.5", "192.168.1.20", "2001:db8::1"])
+@pytest.mark.parametrize("address", ["10.0.0.5", "192.168.1.20", "2001:db8::1", "::ffff:10.0.0.5"])
 def test_without_accounts_other_addresses_are_refused(web_app, address):
     client = web_app.test_client()
     client.environ_base["REMOTE_ADDR"] = address
@@ -37,7 +37,7 @@ def test_without_accounts_other_addresses_are_refused(web_app, address):
     assert client.get("/healthz").status_code == 200
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1", "127.8.9.10", "::1"])
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"])
 def test_without_accounts_every_loopback_address_is_served(web_app, address):
     client = web_app.test_client()
     client.environ_base["REMOTE_ADDR"] = address
