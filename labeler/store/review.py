@@ -43,16 +43,20 @@ def _last(session: Session, image_id: int, kinds: tuple[str, ...]) -> ImageEvent
 def record_state(
     session: Session, image: Image, *, previous: str, who: str, comment: str | None
 ) -> None:
-    """Note a finish or review step (a plain in-progress edit is not an event)."""
-    if image.state in REVIEWABLE:
-        kind, subject = image.state, None
+    """Note a finish or review step (a plain in-progress edit, or marking an image done
+    again, is not an event)."""
+    if image.state in REVIEWABLE and previous != image.state:
+        kind = image.state
+    elif image.state in REVIEWABLE:
+        return
     elif image.state == "approved" and previous != "approved":
         kind = "approved"
     elif comment is not None:
         kind = "sent_back"
     else:
         return
-    if kind in ("approved", "sent_back"):
+    subject = None
+    if kind in ("approved", "sent_back"):  # the review judges whoever finished it last
         finished = _last(session, image.id, REVIEWABLE)
         subject = finished.actor if finished is not None else None
     session.add(

@@ -103,6 +103,7 @@ def test_review_events_and_figures(sessions, image_ids):
             box_writes.create_box(s, image_id=image_id, x=1, y=1, w=9, h=9, who="ann",
                                   label="RBC")  # fmt: skip
             box_writes.set_image_state(s, image_id=image_id, state="done", who="ann")
+        box_writes.set_image_state(s, image_id=image_ids[2], state="done", who="ann")  # again
         box_writes.set_image_state(s, image_id=image_ids[0], state="approved", who="rita")
         box_writes.set_image_state(s, image_id=image_ids[1], state="in_progress", who="rita",
                                    comment="missed one")  # fmt: skip
