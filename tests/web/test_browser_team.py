@@ -81,3 +81,25 @@ def test_review_approve_and_send_back(team_browser, team_live_server):
     annotator.goto(f"{url}/images/1")
     annotator.wait_for_selector("#annotator[data-ready='1']")
     expect(annotator.locator("#review-comment")).to_have_count(0)
+
+
+def test_admin_assigns_on_the_team_page(team_browser, team_live_server):
+    from sqlalchemy import func, select
+
+    from labeler.store.team import Account, Assignment
+
+    url, ws = team_live_server.url, team_live_server.team.ws
+    page = team_browser()
+    log_in(page, url, "ada")
+    page.click('nav a[href="/team"]')
+    expect(page.locator('#team-figures tr[data-user="ann"]')).to_have_count(1)
+    form = page.locator("#assign-form")
+    form.locator('select[name="to"]').select_option("bob")
+    form.locator('input[name="images"]').fill("5")
+    form.locator('button[type="submit"]').click()
+    expect(form.locator(".assign-status")).to_have_text("Assigned 5 image(s) to bob.")
+    with ws.sessions() as s:
+        q = select(func.count()).select_from(Assignment).join(Account)
+        assert s.scalar(q.where(Account.name == "bob")) == 5
+    page.goto(f"{url}/datasets/1?assignee=bob")
+    expect(page.locator(".thumb .assignee")).to_have_count(5)
