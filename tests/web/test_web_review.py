@@ -137,6 +137,9 @@ def test_check_require_review_blocks_until_approved(team_app, team):
         _post(client, f"{V1}/images/{image_id}/state", {"state": "approved"}, team.bearer("rita"))
     report = check_dataset(team.ws, "demo", require_review=True)
     assert not report.blocking and report.images["approved"] == 24
+    log_in(client, "ada")
+    page = client.get("/datasets/1").get_data(as_text=True)
+    assert 'class="bar-approved"' in page and "24 approved" in page
 
 
 def test_team_and_review_pages(team_app, team):
