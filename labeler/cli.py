@@ -26,6 +26,10 @@ COMMANDS: dict[str, str] = {
     "push-labelstudio": "labeler.commands.formats:push_labelstudio",
     "version": "labeler.commands.version:version",
     "remote": "labeler.commands.version:remote",
+    "user": "labeler.commands.team:user",
+    "token": "labeler.commands.team:token",
+    "assign": "labeler.commands.team:assign",
+    "unassign": "labeler.commands.team:unassign",
 }
 
 

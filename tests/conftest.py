@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import DEMO, IN_CI, free_port
+from helpers import DEMO, IN_CI, TEAM, TEAM_PASSWORD, free_port
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -125,6 +127,73 @@ def empty_ws(_empty_ws_template, tmp_path):
     root = tmp_path / "ws"
     shutil.copytree(_empty_ws_template, root, symlinks=True)
     return Workspace.open(root)
+
+
+# --- teams (accounts) ---
+
+
+def _copy_rows_to_postgresql(src, url: str) -> None:
+    """The demo workspace's datasets, labels and images into a freshly reset PostgreSQL
+    database (the cluster is shared by the session), sequences moved past the copied ids."""
+    from sqlalchemy import insert, select, text
+
+    from labeler.store import Base, make_engine, migrate
+    from labeler.store.models import Dataset, Image, LabelClass
+
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            Base.metadata.drop_all(conn)
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        migrate(engine)
+        with src.connect() as read, engine.begin() as write:
+            for model in (Dataset, LabelClass, Image):
+                table = model.__table__
+                rows = [dict(r) for r in read.execute(select(table)).mappings()]
+                write.execute(insert(table), rows)
+                write.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', "
+                                   f"'id'), (SELECT max(id) FROM {table.name}))"))  # fmt: skip
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_ws(request, demo_ws):
+    """``demo_ws`` (24 new images, labels RBC/WBC/Platelets) on SQLite, or the same rows in
+    the throwaway PostgreSQL cluster (the workspace's config points at it)."""
+    from labeler.workspace import CONFIG_DIR, CONFIG_FILE, Workspace
+
+    if request.param == "sqlite":
+        yield demo_ws
+        return
+    url = request.getfixturevalue("pg_url")
+    _copy_rows_to_postgresql(demo_ws.engine, url)
+    demo_ws.engine.dispose()
+    cfg = demo_ws.root / CONFIG_DIR / CONFIG_FILE
+    cfg.write_text(f"database_url = {json.dumps(url)}\n", encoding="utf-8")
+    ws = Workspace.open(demo_ws.root)
+    yield ws
+    ws.engine.dispose()
+
+
+@dataclass(frozen=True)
+class Team:
+    ws: object  # labeler.workspace.Workspace
+    tokens: dict  # name -> API token
+
+    def bearer(self, name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[name]}"}
+
+
+@pytest.fixture
+def team(backend_ws) -> Team:
+    """``backend_ws`` with four accounts (:data:`TEAM`: admin ada, reviewer rita, annotators
+    ann and bob; password ``TEAM_PASSWORD.format(name=...)``) and an API token of each."""
+    from labeler.accounts import add_user, create_token
+
+    for name, role in TEAM.items():
+        add_user(backend_ws, name=name, role=role, password=TEAM_PASSWORD.format(name=name))
+    return Team(backend_ws, {name: create_token(backend_ws, name=name) for name in TEAM})
 
 
 # --- version ---

@@ -100,3 +100,25 @@ def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
     return (
         b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
     )
+
+
+# --- teams ---
+
+TEAM = {"ada": "admin", "rita": "reviewer", "ann": "annotator", "bob": "annotator"}
+TEAM_PASSWORD = "pass-{name}-1234"
+
+
+def log_in(client, name: str, password: str | None = None, *, next_url: str = "/", **kw):
+    """Log a Flask test ``client`` in through the login form (CSRF token read from the
+    page); ``password`` defaults to the ``team`` fixture's; ``kw`` go to both requests."""
+    import re
+
+    page = client.get("/login", **kw).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    password = TEAM_PASSWORD.format(name=name) if password is None else password
+    form = {"name": name, "password": password, "csrf_token": token, "next": next_url}
+    return client.post("/login", data=form, **kw)
+
+
+def session_token(client) -> str:
+    return client.get("/api/v1/session").get_json()["csrf_token"]

@@ -51,6 +51,13 @@ TEXT_LIMIT = 100
     metavar="N",
     help=f"Items listed per check (default {TEXT_LIMIT}; with --json, all).",
 )
+@click.option(
+    "--require-review",
+    is_flag=True,
+    default=None,
+    help="Done and empty images not approved by a reviewer block a release "
+    "(default: the workspace's require_review setting).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @pass_workspace
 def check(
@@ -62,21 +69,25 @@ def check(
     min_box_size: float | None,
     min_per_label: int | None,
     limit: int | None,
+    require_review: bool | None,
     quiet: bool,
 ) -> None:
     """Report what is unfinished or wrong in a dataset, with the items behind each count.
 
-    Blocks a release: images not done or confirmed empty, undecided proposals,
+    Blocks a release: images not done or confirmed empty (with --require-review: not
+    approved by a reviewer), undecided proposals,
     invalid boxes (outside the image, under 2 px, non-finite, label of another
     dataset) and, with --verify-files, missing, unreadable or changed files.
     Warnings: tiny and near-duplicate boxes, duplicate images, rare labels.
     """
     from labeler.completeness import check_dataset, check_workspace, format_text
+    from labeler.completeness.report import review_required
 
     options = {
         "verify_files": verify_files,
         "limit": limit if limit is not None or as_json else TEXT_LIMIT,
         "progress": not quiet and not as_json,
+        "require_review": review_required(ws) if require_review is None else require_review,
     }
     if min_box_size is not None:
         options["min_box_size"] = min_box_size

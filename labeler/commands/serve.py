@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 import click
 
 from labeler.commands._common import pass_workspace
 
 
 def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    from labeler.web.auth import is_loopback
+
+    return is_loopback(host)
 
 
 @click.command()
@@ -28,16 +23,32 @@ def _is_loopback(host: str) -> bool:
     "--threads", default=4, show_default=True, type=click.IntRange(1, 64),
     help="Request worker threads.",
 )  # fmt: skip
+@click.option(
+    "--trusted-proxy", metavar="ADDR", default=None,
+    help="A TLS reverse proxy at ADDR: its X-Forwarded-Proto/-For headers are believed "
+    "(the session cookie is then Secure over HTTPS).",
+)  # fmt: skip
 @pass_workspace
-def serve(ws, host: str, port: int, threads: int) -> None:
+def serve(ws, host: str, port: int, threads: int, trusted_proxy: str | None) -> None:
     """Serve the workspace's annotation UI at http://HOST:PORT/ (loopback only by default)."""
     from waitress.server import create_server
 
+    from labeler.accounts import has_accounts
     from labeler.web import create_app
 
+    if not _is_loopback(host) and not has_accounts(ws):
+        raise click.ClickException(
+            f"refusing to listen on {host}: this workspace has no user accounts, so anyone "
+            "who reaches it could edit the labels. Add one first with `labeler user add NAME "
+            "--role admin` (then log in at /login), or serve on 127.0.0.1."
+        )
     app = create_app({"WORKSPACE": ws})
     try:
-        server = create_server(app, host=host, port=port, threads=threads, ident="labeler")
+        proxy = {} if trusted_proxy is None else {
+            "trusted_proxy": trusted_proxy,
+            "trusted_proxy_headers": {"x-forwarded-proto", "x-forwarded-for"},
+        }  # fmt: skip
+        server = create_server(app, host=host, port=port, threads=threads, ident="labeler", **proxy)
     except OSError as exc:
         raise click.ClickException(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}"
@@ -46,8 +57,8 @@ def serve(ws, host: str, port: int, threads: int) -> None:
     url = f"http://{shown}:{server.effective_port}/"
     if not _is_loopback(host):
         click.echo(
-            f"Warning: listening on {host}: anyone who can reach this machine can edit "
-            "the labels (there are no user accounts).",
+            f"Listening on {host}: everyone needs a login or an API token. Use HTTPS (a "
+            "reverse proxy) so passwords and cookies do not cross the network in clear.",
             err=True,
         )
     try:  # from the URL line on: a Ctrl+C right after it must still stop cleanly

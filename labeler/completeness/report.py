@@ -14,12 +14,15 @@ JSON schema (``report.to_dict()``; ``labeler check --json`` prints
       "blocking": bool,                 # true if any "blocker" check has count > 0
       "blockers": [str, ...],           # one line per blocking check: "3 images never opened"
       "settings": {"min_box_size": float, "min_per_label": int,
-                   "near_duplicate_iou": float, "verify_files": bool, "limit": int | null},
-      "images": {"total": int, "new": int, "in_progress": int, "done": int, "empty": int},
+                   "near_duplicate_iou": float, "verify_files": bool, "limit": int | null,
+                   "require_review": bool},
+      "images": {"total": int, "new": int, "in_progress": int, "done": int, "empty": int,
+                 "approved": int},
       "boxes": {"total": int, "accepted": int, "proposed": int, "rejected": int},
       "checks": {                        # every key in CHECKS, always present, in that order
         "<key>": {"title": str, "severity": "blocker" | "warning" | "info",
-                  "checked": bool,       # false for files_* unless verify_files
+                  "checked": bool,       # false for files_* unless verify_files, and
+                                         # for images_unreviewed unless require_review
                   "count": int,          # the full count, whatever the limit
                   "truncated": bool,     # count > len(items)
                   "items": [{"image_id": int | null, "path": str | null,
@@ -42,80 +45,17 @@ from typing import Any
 from sqlalchemy import select
 
 from labeler.completeness import sql as q
+from labeler.completeness.checks import CHECKS, Check, LabelStats
 from labeler.completeness.duplicates import duplicate_images, near_duplicates
 from labeler.completeness.files import FILE_CHECKS, stored_images, verify_files
 from labeler.completeness.sql import Row
 from labeler.store.models import IMAGE_STATES, Dataset, LabelClass
 from labeler.store.queries import NotFound
+from labeler.store.review import REVIEWABLE
 
 DEFAULT_MIN_BOX_SIZE = 4.0
 DEFAULT_MIN_PER_LABEL = 10
 DEFAULT_LIMIT = 100
-
-# key -> (title, severity); the order is the order of the report.
-CHECKS: dict[str, tuple[str, str]] = {
-    "images_new": ("images never opened", "blocker"),
-    "images_in_progress": ("images in progress", "blocker"),
-    "images_done": ("images done", "info"),
-    "images_empty": ("images confirmed empty", "info"),
-    "proposals_undecided": ("undecided proposals", "blocker"),
-    "images_undecided": ("images with proposals but no decision", "blocker"),
-    "boxes_outside": ("boxes outside the image", "blocker"),
-    "boxes_too_small": ("boxes under 2 px wide or high", "blocker"),
-    "boxes_nonfinite": ("boxes with non-finite coordinates", "blocker"),
-    "boxes_foreign_label": ("boxes with a label not in the dataset's label set", "blocker"),
-    "boxes_tiny": ("tiny boxes (under the minimum size)", "warning"),
-    "boxes_near_duplicate": ("near-duplicate box pairs (same label, IoU > 0.9)", "warning"),
-    "files_missing": ("missing files", "blocker"),
-    "files_unreadable": ("unreadable files", "blocker"),
-    "files_changed": ("files changed since ingest", "blocker"),
-    "files_size_mismatch": ("files whose size differs from the stored size", "blocker"),
-    "images_duplicate": ("duplicate images (same sha256)", "warning"),
-    "labels_below_minimum": ("labels under the minimum box count", "warning"),
-}
-
-
-@dataclass(frozen=True)
-class Check:
-    """One count and the first items behind it."""
-
-    key: str
-    count: int
-    items: tuple[Row, ...] = ()
-    checked: bool = True
-
-    @property
-    def title(self) -> str:
-        return CHECKS[self.key][0]
-
-    @property
-    def severity(self) -> str:
-        return CHECKS[self.key][1]
-
-    @property
-    def truncated(self) -> bool:
-        return self.count > len(self.items)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "title": self.title,
-            "severity": self.severity,
-            "checked": self.checked,
-            "count": self.count,
-            "truncated": self.truncated,
-            "items": [asdict(item) for item in self.items],
-        }
-
-
-@dataclass(frozen=True)
-class LabelStats:
-    id: int
-    name: str
-    colour: str
-    accepted: int
-    proposed: int
-    images: int
-    below_minimum: bool
 
 
 @dataclass(frozen=True)
@@ -178,6 +118,7 @@ def check_dataset(
     min_per_label: int = DEFAULT_MIN_PER_LABEL,
     limit: int | None = DEFAULT_LIMIT,
     progress: bool = False,
+    require_review: bool = False,
 ) -> CompletenessReport:
     """Check dataset ``name`` of workspace ``ws``; raises ``NotFound`` for an unknown name.
 
@@ -196,6 +137,8 @@ def check_dataset(
         At most this many items per check (counts are always complete); ``None`` for all.
     progress : bool
         Show a progress bar on stderr while verifying files.
+    require_review : bool
+        Done and empty images not approved by a reviewer block a release.
     """
     if min_box_size < 0 or min_per_label < 0 or (limit is not None and limit < 0):
         raise ValueError("min_box_size, min_per_label and limit must not be negative")
@@ -205,6 +148,7 @@ def check_dataset(
         "near_duplicate_iou": q.NEAR_DUPLICATE_IOU,
         "verify_files": bool(verify_files),
         "limit": limit,
+        "require_review": bool(require_review),
     }
     with ws.engine.connect() as conn:
         if conn.dialect.name == "sqlite":  # 2 MB default: every pass below would reread disk
@@ -244,6 +188,13 @@ def _sql_checks(conn, ds_id: int, settings: dict[str, Any]):
         where = [q.IMAGE.c.dataset_id == ds_id, q.IMAGE.c.state == state]
         rows = q.image_rows(conn, where, limit) if states.get(state) else []
         found[f"images_{state}"] = Check(f"images_{state}", states.get(state, 0), tuple(rows))
+    if settings["require_review"]:  # else not checked, as files are without verify_files
+        unreviewed = [q.IMAGE.c.dataset_id == ds_id, q.IMAGE.c.state.in_(REVIEWABLE)]
+        n = sum(states.get(state, 0) for state in REVIEWABLE)
+        rows = q.image_rows(conn, unreviewed, limit) if n else []
+        found["images_unreviewed"] = Check("images_unreviewed", n, tuple(rows))
+    else:
+        found["images_unreviewed"] = Check("images_unreviewed", 0, checked=False)
 
     label_rows = conn.execute(
         select(LabelClass.id, LabelClass.name, LabelClass.colour)
@@ -290,6 +241,12 @@ def _verify(ws, files, limit, progress) -> dict[str, Check]:
     with progress_bar(total=len(files), label="verify files", enabled=progress) as advance:
         problems = verify_files(files, ws.abspath, max_pixels=max_pixels, on_done=advance)
     return {key: Check(key, len(rows), tuple(rows[:limit])) for key, rows in problems.items()}
+
+
+def review_required(ws) -> bool:
+    """The workspace's ``require_review`` setting (``.labeler/config.toml``): the default
+    of ``labeler check --require-review``, the web's Completeness page and the version gate."""
+    return bool(ws.config.get("require_review", False))
 
 
 def check_workspace(ws, **options) -> list[CompletenessReport]:

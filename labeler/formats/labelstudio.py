@@ -51,6 +51,7 @@ from labeler.formats.records import (
     number,
     read_json,
 )
+from labeler.states import FINISHED_STATES
 
 TASKS_FILE = "tasks.json"
 CONFIG_FILE = "label_config.xml"
@@ -101,7 +102,7 @@ def task_for(image: ImageRecord, *, image_prefix: str) -> dict[str, Any]:
         data["labeler_image_id"] = image.image_id
     task: dict[str, Any] = {"data": data, "annotations": [], "predictions": []}
     accepted = image.accepted
-    if accepted or image.state in ("done", "empty"):
+    if accepted or image.state in FINISHED_STATES:
         results = [
             rect_result(b, image.width, image.height, id=f"a{i}") for i, b in enumerate(accepted)
         ]

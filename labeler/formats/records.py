@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from labeler.states import FINISHED_STATES
+
 if TYPE_CHECKING:  # the format modules must not pay for SQLAlchemy
     from labeler.workspace import Workspace
 
@@ -101,7 +103,7 @@ def load_records(ws: Workspace, dataset_name: str, *, done_only: bool = False) -
     ws : Workspace
     dataset_name : str
     done_only : bool
-        Only images whose state is ``done`` or ``empty`` (a release); otherwise every
+        Only finished images (``done``, ``empty``, ``approved``: a release); otherwise every
         image, with whatever accepted boxes and proposals it has so far.
     """
     from sqlalchemy import select
@@ -126,7 +128,7 @@ def load_records(ws: Workspace, dataset_name: str, *, done_only: bool = False) -
             .order_by(Box.image_id, Box.id)
         )
         if done_only:
-            img_q = img_q.where(Image.state.in_(("done", "empty")))
+            img_q = img_q.where(Image.state.in_(FINISHED_STATES))
         boxes: dict[int, list[BoxRecord]] = defaultdict(list)
         for image_id, label, x, y, w, h, status, score, params in s.execute(box_q):
             boxes[image_id].append(

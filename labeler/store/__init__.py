@@ -15,8 +15,15 @@ from labeler.store.models import (
     Job,
     LabelClass,
 )
+from labeler.store.team import ROLES, Account, ApiToken, Assignment, ImageEvent, Role
 
 __all__ = [
+    "ROLES",
+    "Account",
+    "ApiToken",
+    "Assignment",
+    "ImageEvent",
+    "Role",
     "BOX_SOURCES",
     "BOX_STATUSES",
     "IMAGE_STATES",

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from labeler.store import review
 from labeler.store.models import (
     BOX_SOURCES,
     BOX_STATUSES,
@@ -35,6 +36,7 @@ from labeler.store.queries import (
 )
 
 KEEP: Any = object()  # a patch argument not given: the box keeps its value
+DECIDED = ("accepted", "rejected")  # a status that records who decided (box.decided_by)
 
 
 def _detached(session: Session, obj, *related):
@@ -107,6 +109,7 @@ def create_box(
         is_exemplar=is_exemplar,
         created_by=who,
         updated_by=who,
+        decided_by=None if status == "proposed" else who,
     )
     session.add(box)
     if box.status == "accepted":
@@ -160,6 +163,8 @@ def patch_box(
     values["status"] = (
         box.status if status is None else check_choice("status", status, BOX_STATUSES)
     )
+    if status is not None:  # an undo back to "proposed" forgets who had decided
+        values["decided_by"] = who if status in DECIDED else None
     if is_exemplar is not None:
         values["is_exemplar"] = is_exemplar
     if score is not KEEP:
@@ -183,6 +188,11 @@ def delete_box(session: Session, *, box_id: int, version: int | None = None) -> 
     session.expunge(box)
 
 
+def image_ids_of(session: Session, box_ids: Sequence[int]) -> list[int]:
+    """The distinct images of the boxes ``box_ids`` (unknown ids are left out)."""
+    return list(session.scalars(select(Box.image_id).where(Box.id.in_(box_ids)).distinct()))
+
+
 def decide_boxes(
     session: Session,
     *,
@@ -200,7 +210,8 @@ def decide_boxes(
     for i, box_id in enumerate(dict.fromkeys(ids)):
         box = boxes[box_id]
         version = versions[ids.index(box_id)] if versions is not None else box.version
-        _guarded_update(session, box, version, {"status": status}, who)
+        decided = {"decided_by": who} if status in DECIDED else {"decided_by": None}
+        _guarded_update(session, box, version, {"status": status, **decided}, who)
         if status == "accepted":
             _start(box.image, who)
         if i % 500 == 499:  # bounded memory for the pending image-state changes
@@ -210,11 +221,22 @@ def decide_boxes(
 
 
 def set_image_state(
-    session: Session, *, image_id: int, state: ImageState, who: str, version: int | None = None
+    session: Session,
+    *,
+    image_id: int,
+    state: ImageState,
+    who: str,
+    version: int | None = None,
+    comment: str | None = None,
 ) -> Image:
-    """Set the image's state; ``empty`` (no objects) only without accepted boxes."""
+    """Set the image's state; ``empty`` (no objects) only without accepted boxes.
+
+    Review (:mod:`labeler.store.review`): ``approved`` only from done or empty; back to
+    ``in_progress`` with a ``comment`` is a send-back. Who may do which is the caller's
+    rule (:func:`labeler.accounts.state_action`)."""
     check_choice("state", state, IMAGE_STATES)
     image = require(session, Image, image_id)
+    review.check_transition(image, state=state, comment=comment)
     if version is not None and version != image.version:
         current = _detached(session, image, "dataset")
         raise Conflict(f"image {image_id} was changed; reload it", current=current)
@@ -227,7 +249,9 @@ def set_image_state(
                 f"image {image_id} has {n} accepted box(es): delete them before marking "
                 "it empty (no objects)"
             )
+    previous = image.state
     image.state = state
     image.updated_by = who
     session.flush()
+    review.record_state(session, image, previous=previous, who=who, comment=comment)
     return image

@@ -10,6 +10,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from labeler.store.models import IMAGE_STATES, Box, Dataset, Image, ImageState
+from labeler.store.team import Account, Assignment
 
 UNFINISHED = ("new", "in_progress")
 
@@ -22,15 +23,39 @@ def image_boxes(session: Session, image_id: int) -> list[Box]:
     return list(session.scalars(select(Box).where(Box.image_id == image_id).order_by(Box.id)))
 
 
-def neighbours(session: Session, image: Image) -> dict[str, int | None]:
-    """``prev_id``/``next_id`` by id in the dataset and the next unfinished one (wrapping)."""
+def _assigned_to(account_id: int | None):
+    """Images assigned to ``account_id`` (None: unassigned images)."""
+    mine = select(Assignment.image_id).where(Assignment.image_id == Image.id)
+    if account_id is None:
+        return ~mine.exists()
+    return mine.where(Assignment.account_id == account_id).exists()
+
+
+def _first_after(session: Session, where, image_id: int) -> int | None:
+    """The first image id after ``image_id`` matching ``where``, wrapping to the start."""
+    return session.scalar(
+        select(func.min(Image.id)).where(where, Image.id > image_id)
+    ) or session.scalar(select(func.min(Image.id)).where(where))
+
+
+def neighbours(
+    session: Session, image: Image, *, assignee_id: int | None = None
+) -> dict[str, int | None]:
+    """``prev_id``/``next_id`` by id in the dataset and the next unfinished one (wrapping).
+
+    With ``assignee_id`` (an annotator's account) the next unfinished image is their next
+    assigned one, then the next unassigned one: never one assigned to someone else.
+    """
     same = Image.dataset_id == image.dataset_id
     prev_id = session.scalar(select(func.max(Image.id)).where(same, Image.id < image.id))
     next_id = session.scalar(select(func.min(Image.id)).where(same, Image.id > image.id))
     unfinished = and_(same, Image.state.in_(UNFINISHED), Image.id != image.id)
-    next_unfinished = session.scalar(
-        select(func.min(Image.id)).where(unfinished, Image.id > image.id)
-    ) or session.scalar(select(func.min(Image.id)).where(unfinished))
+    if assignee_id is None:
+        next_unfinished = _first_after(session, unfinished, image.id)
+    else:
+        next_unfinished = _first_after(
+            session, and_(unfinished, _assigned_to(assignee_id)), image.id
+        ) or _first_after(session, and_(unfinished, _assigned_to(None)), image.id)
     return {"prev_id": prev_id, "next_id": next_id, "next_unfinished_id": next_unfinished}
 
 
@@ -71,8 +96,13 @@ def list_images(
     undecided: bool = False,
     after: int | None = None,
     limit: int = 100,
+    assignee: str | None = None,
+    viewer_id: int | None = None,
 ) -> tuple[list[Image], int | None]:
     """One page of the dataset's images by id, and the cursor of the next page (or None).
+
+    ``assignee``: only the images assigned to that user name ("" for unassigned ones).
+    ``viewer_id``: an annotator's account, who sees unassigned images and their own.
 
     Keyset pagination (``id > after``) costs the same on page 1 and page 1,000
     of a 100,000-image dataset, where OFFSET would scan every skipped row.
@@ -87,6 +117,13 @@ def list_images(
             Box.image_id == Image.id, Box.label_id == label_id, Box.status != "rejected"
         )
         q = q.where(has.exists())
+    if assignee == "":
+        q = q.where(_assigned_to(None))
+    elif assignee is not None:
+        named = select(Account.id).where(Account.name == assignee).scalar_subquery()
+        q = q.where(_assigned_to(named))
+    if viewer_id is not None:
+        q = q.where(_assigned_to(None) | _assigned_to(viewer_id))
     if undecided:
         q = q.where(
             select(Box.id).where(Box.image_id == Image.id, Box.status == "proposed").exists()

@@ -27,9 +27,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, mapped_column, relationship
 
-IMAGE_STATES = ("new", "in_progress", "done", "empty")
+# "approved" (a reviewer checked a done or empty image): migration 0005, issue 12.
+from labeler.states import FINISHED_STATES, IMAGE_STATES, ImageState  # noqa: F401 - re-exported
+
 BOX_STATUSES = ("proposed", "accepted", "rejected")
-ImageState = Literal["new", "in_progress", "done", "empty"]
 BoxStatus = Literal["proposed", "accepted", "rejected"]
 BOX_SOURCES = ("user", "matcher", "import")
 JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
@@ -166,6 +167,8 @@ class Box(Base):
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
     updated_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    # Who last accepted or rejected it (migration 0005); None while it is only proposed.
+    decided_by: Mapped[str | None] = mapped_column(String(200), default=None)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     image: Mapped[Image] = relationship(back_populates="boxes")

@@ -38,10 +38,13 @@ SNAPSHOT_FORMATS = ("labelstudio", "coco", "yolo", "voc")
 
 
 def run_gate(ws: Workspace, name: str):
-    """The completeness report ``labeler check --strict`` would give (``.blocking`` refuses)."""
-    from labeler.completeness.report import check_dataset
+    """The completeness report ``labeler check --strict`` would give (``.blocking`` refuses).
 
-    return check_dataset(ws, name)
+    With ``require_review = true`` in the workspace config, images not approved by a
+    reviewer block a version too."""
+    from labeler.completeness.report import check_dataset, review_required
+
+    return check_dataset(ws, name, require_review=review_required(ws))
 
 
 def gate_text(report) -> str:

@@ -1,7 +1,8 @@
 """The web server: ``create_app`` builds the Flask app for one workspace.
 
 Blueprints: ``api`` (``/api/v1``, JSON, one nested blueprint per resource), ``pages``,
-``completeness`` and ``versions`` (HTML). ``static/`` and
+``completeness``, ``versions`` and ``team`` (HTML), ``auth`` (login, logout, healthz);
+:mod:`labeler.web.auth` checks who asks and what their role allows. ``static/`` and
 ``templates/`` live at the repository's top level; an installed Labeler finds
 them under ``<prefix>/share/labeler/``.
 """
@@ -78,7 +79,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """
     from labeler.prelabel.feedback import Learner
     from labeler.prelabel.propagate import JobRunner
-    from labeler.web import api, completeness, pages, versions
+    from labeler.web import api, completeness, login, pages, team, versions
+    from labeler.web.auth import init_auth
     from labeler.web.csrf import init_csrf
     from labeler.web.errors import register_error_handlers
 
@@ -109,10 +111,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["labeler.learner"] = Learner(ws)
 
     register_error_handlers(app)
+    init_auth(app)  # before CSRF: a bearer-token request needs no CSRF token
     init_csrf(app)
     app.after_request(_security_headers)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(completeness.bp)
     app.register_blueprint(versions.bp)
+    app.register_blueprint(login.bp)
+    app.register_blueprint(team.bp)
     return app

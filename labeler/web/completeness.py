@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, abort, render_template, request
 
 from labeler.completeness import CHECKS, check_dataset, check_workspace
+from labeler.completeness.report import review_required
 from labeler.store.models import Dataset
 from labeler.store.queries import require
 from labeler.web.common import workspace
@@ -23,7 +24,7 @@ LIMIT = 100
 
 def _options() -> dict[str, Any]:
     """Thresholds from the query string; a bad value is a 400 naming the parameter."""
-    options: dict[str, Any] = {"limit": LIMIT}
+    options: dict[str, Any] = {"limit": LIMIT, "require_review": review_required(workspace())}
     for name, kind in (("min_box_size", float), ("min_per_label", int)):
         raw = request.args.get(name, "").strip()
         if not raw:

@@ -6,7 +6,10 @@ an HTML error page. ``error`` is a stable machine-readable code:
 
 =====  ====================  ===============================================
  400   ``bad_request``       malformed JSON, missing field, wrong type
+ 401   ``unauthorized``      no login or API token (once the workspace has accounts)
  403   ``csrf``              missing or wrong ``X-CSRF-Token``
+ 403   ``forbidden``         the role may not do this; ``role_needed`` names the least
+                             role that may, ``role`` is the caller's
  404   ``not_found``         unknown id or route
  405   ``method_not_allowed``
  409   ``conflict``          stale ``version``; the body has ``current``
@@ -17,7 +20,8 @@ an HTML error page. ``error`` is a stable machine-readable code:
 
 The store raises domain errors (:mod:`labeler.store.queries`): ``NotFound`` is 404,
 ``InvalidInput`` and ``UnknownLabel`` 422, ``Conflict`` 409 with ``current``; views never
-translate them themselves.
+translate them themselves. :class:`~labeler.accounts.Forbidden` is 403 ``forbidden``;
+:class:`Unauthenticated` is 401 for the API and a redirect to the login page for pages.
 """
 
 from __future__ import annotations
@@ -27,11 +31,13 @@ import logging
 import math
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, redirect, request, url_for
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.exceptions import Conflict as HTTPConflict
+from werkzeug.exceptions import Forbidden as HTTPForbidden
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
+from labeler.accounts import Forbidden
 from labeler.store.models import Box, Image
 from labeler.store.queries import Conflict, InvalidInput, NotFound, StaleRow, UnknownLabel
 
@@ -39,6 +45,7 @@ log = logging.getLogger(__name__)
 
 CODES = {
     400: "bad_request",
+    401: "unauthorized",
     403: "csrf",
     404: "not_found",
     405: "method_not_allowed",
@@ -47,6 +54,10 @@ CODES = {
     422: "invalid",
     500: "internal",
 }
+
+
+class Unauthenticated(Exception):
+    """No valid API token or login, in a workspace with accounts."""
 
 
 class ApiError(Exception):
@@ -71,8 +82,8 @@ def not_found(detail: str) -> ApiError:
     return ApiError(404, detail)
 
 
-def error_response(status: int, detail: str, **extra: Any) -> Response:
-    body = {"error": CODES.get(status, "error"), "detail": detail, **extra}
+def error_response(status: int, detail: str, *, code: str | None = None, **extra: Any) -> Response:
+    body = {"error": code or CODES.get(status, "error"), "detail": detail, **extra}
     resp = jsonify(body)
     resp.status_code = status
     return resp
@@ -134,7 +145,8 @@ def field(
 
 
 def _is_api() -> bool:
-    return request.path.startswith("/api/")
+    """JSON errors: the API, and JSON posts from pages (``static/versions.js``)."""
+    return request.path.startswith("/api/") or request.is_json
 
 
 def domain_status(exc: Exception) -> int:
@@ -169,6 +181,22 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(exc, Conflict):
             return error_response(status, str(exc), current=_current_json(exc.current))
         return error_response(status, str(exc))
+
+    @app.errorhandler(Forbidden)
+    def _forbidden(exc: Forbidden):
+        if not _is_api():
+            return HTTPForbidden(str(exc))
+        return error_response(
+            403, str(exc), code="forbidden", role_needed=exc.needed, role=exc.role
+        )
+
+    @app.errorhandler(Unauthenticated)
+    def _unauthenticated(exc: Unauthenticated):
+        if not _is_api():
+            return redirect(url_for("auth.show_login", next=request.full_path.rstrip("?")))
+        resp = error_response(401, str(exc))
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="labeler"'
+        return resp
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request, url_for
 
-from labeler.store import browsing
+from labeler.store import accounts as account_queries
+from labeler.store import browsing, review
 from labeler.store.models import IMAGE_STATES, Dataset, Image
 from labeler.store.queries import require
-from labeler.web.common import workspace
+from labeler.web.common import viewer_id, workspace
 from labeler.web.csrf import csrf_token
 from labeler.web.errors import ApiError
 from labeler.web.params import image_filters
@@ -50,17 +51,20 @@ def show_dataset(dataset_id: int):
             abort(400, exc.detail)
         rows, nxt = browsing.list_images(s, ds, **filters)
         label = next((lab for lab in ds.labels if lab.id == filters["label_id"]), None)
+        owners = account_queries.assignees(s, [im.id for im in rows])
         return render_template(
             "dataset.html",
             dataset=ds,
             labels=ds.labels,
             counts=browsing.dataset_counts(s, [ds.id])[ds.id],
-            images=[image_item(im, ds) for im in rows],
+            images=[{**image_item(im, ds), "assignee": owners.get(im.id)} for im in rows],
+            users=[a.name for a in account_queries.list_accounts(s)],
             states=IMAGE_STATES,
             filters={
                 "state": filters["state"] or "",
                 "label": label.name if label else "",
                 "undecided": filters["undecided"],
+                "assignee": filters["assignee"],
                 "page": filters["after"],
             },
             first_url=_page_url(ds.id, None) if filters["after"] is not None else None,
@@ -88,5 +92,6 @@ def annotate_image(image_id: int):
             dataset={"id": ds.id, "name": ds.name},
             labels=[label_json(lab) for lab in ds.labels],
             csrf_token=csrf_token(),
-            **browsing.neighbours(s, im),
+            review=review.send_back_note(s, im),
+            **browsing.neighbours(s, im, assignee_id=viewer_id()),
         )

@@ -6,6 +6,7 @@ from flask import request
 
 from labeler.store.models import IMAGE_STATES, Dataset
 from labeler.store.queries import find_label
+from labeler.web.common import viewer_id
 from labeler.web.errors import bad_request, invalid
 
 PAGE_SIZE = 100
@@ -35,7 +36,9 @@ def _flag_arg(name: str) -> bool:
 
 
 def image_filters(dataset: Dataset) -> dict:
-    """``state``, ``label`` (name) or ``label_id``, ``undecided``, ``page``, ``limit`` checked."""
+    """``state``, ``label`` (name) or ``label_id``, ``undecided``, ``assignee`` (a user
+    name) or ``unassigned``, ``page``, ``limit`` checked; an annotator's listing also keeps
+    to the images they may see."""
     state = request.args.get("state", "").strip() or None
     if state is not None and state not in IMAGE_STATES:
         raise invalid(f"state must be one of {', '.join(IMAGE_STATES)}, got {state!r}")
@@ -51,4 +54,6 @@ def image_filters(dataset: Dataset) -> dict:
         "undecided": _flag_arg("undecided"),
         "after": int_arg("page", lo=0, hi=2**62),
         "limit": int_arg("limit", lo=1, hi=MAX_PAGE_SIZE) or PAGE_SIZE,
+        "assignee": "" if _flag_arg("unassigned") else request.args.get("assignee") or None,
+        "viewer_id": viewer_id(),
     }

@@ -26,6 +26,8 @@ def box_json(box: Box) -> dict[str, Any]:
         "source": box.source,
         "version": box.version,
         "is_exemplar": box.is_exemplar,
+        "created_by": box.created_by,
+        "decided_by": box.decided_by,
     }
 
 

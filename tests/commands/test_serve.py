@@ -78,12 +78,36 @@ def test_serve_answers_http_and_stops_cleanly(demo_ws):
     assert code == 0, err
 
 
-def test_serve_warns_when_not_on_loopback(demo_ws):
+def test_serve_refuses_a_public_address_without_accounts(demo_ws):
+    proc = subprocess.run(
+        [str(LABELER), "serve", "-w", str(demo_ws.root), "--port", "0", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "refusing to listen on 0.0.0.0" in proc.stderr
+    assert "labeler user add NAME --role admin" in proc.stderr
+
+
+def test_serve_on_a_public_address_with_accounts_needs_a_login(demo_ws):
+    from labeler.accounts import add_user
+
+    add_user(demo_ws, name="ada", role="admin", password="correct horse")
     proc, url = start(demo_ws.root, "--host", "0.0.0.0")
-    code, err = stop(proc)
+    try:
+        assert url.startswith("http://0.0.0.0:")
+        local = url.replace("0.0.0.0", "127.0.0.1")
+        with urllib.request.urlopen(local + "healthz", timeout=10) as resp:
+            assert json.load(resp) == {"ok": True}
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(local + "api/v1/datasets", timeout=10)
+        assert refused.value.code == 401
+        refused.value.close()
+    finally:
+        code, err = stop(proc)
     assert code == 0, err
-    assert url.startswith("http://0.0.0.0:")
-    assert "Warning: listening on 0.0.0.0" in err
+    assert "everyone needs a login or an API token" in err
 
 
 def test_serve_without_workspace_is_a_clear_error(tmp_path):
@@ -112,3 +136,35 @@ def test_serve_on_a_busy_port_is_a_clear_error(demo_ws):
         )
     assert proc.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+
+
+def test_serve_behind_a_trusted_tls_proxy_sets_secure_cookies(demo_ws):
+    import contextlib
+    import http.client
+    import re
+    import urllib.parse
+
+    from labeler.accounts import add_user
+
+    add_user(demo_ws, name="ada", role="admin", password="correct horse")
+    proc, url = start(demo_ws.root, "--trusted-proxy", "127.0.0.1")
+    stack = contextlib.ExitStack()
+    try:
+        conn = http.client.HTTPConnection(urllib.parse.urlsplit(url).netloc, timeout=10)
+        stack.callback(conn.close)
+        conn.request("GET", "/login")
+        resp = conn.getresponse()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', resp.read().decode())[1]
+        cookie = resp.headers["Set-Cookie"].split(";")[0]
+        form = {"name": "ada", "password": "correct horse", "csrf_token": token}
+        headers = {"Cookie": cookie, "X-Forwarded-Proto": "https",
+                   "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
+        conn.request("POST", "/login", body=urllib.parse.urlencode(form), headers=headers)
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 302
+        assert "Secure" in resp.headers["Set-Cookie"]
+    finally:
+        stack.close()
+        code, err = stop(proc)
+    assert code == 0, err

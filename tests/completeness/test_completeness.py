@@ -115,7 +115,9 @@ def _counts(report) -> dict[str, int]:
 def test_clean_dataset_is_ready(check_ws):
     report = check_dataset(check_ws, "demo")
     assert not report.blocking and report.blockers == []
-    assert report.images == {"total": 24, "new": 0, "in_progress": 0, "done": 24, "empty": 0}
+    assert report.images == {
+        "total": 24, "new": 0, "in_progress": 0, "done": 24, "empty": 0, "approved": 0
+    }  # fmt: skip
     assert report.boxes == {"total": 566, "accepted": 566, "proposed": 0, "rejected": 0}
     assert {s.name: (s.accepted, s.images) for s in report.labels} == {
         "RBC": (524, 24),

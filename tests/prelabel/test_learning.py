@@ -51,7 +51,8 @@ def test_migration_creates_the_learning_tables(tmp_path):
     idx = {i["name"]: i["column_names"] for i in insp.get_indexes("candidate")}
     assert idx["ix_candidate_label_outcome"] == ["label_id", "outcome", "id"]
     with engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0004"
+        version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    assert version >= "0004"  # 0004 made these tables; later migrations keep them
     engine.dispose()
 
 

@@ -235,4 +235,66 @@ def api(web_app):
     return client
 
 
+# --- teams ---
+
+
+@pytest.fixture
+def team_app(team):
+    """The Flask app over ``team.ws`` (accounts exist: every request needs a login or token)."""
+    from labeler.web import create_app
+
+    app = create_app({"WORKSPACE": team.ws, "TESTING": True})
+    yield app
+    app.extensions["labeler.jobs"].stop()
+
+
+@pytest.fixture
+def team_live_server(team):
+    """``create_app`` over ``team.ws`` (accounts exist) behind a real threaded server."""
+    import threading
+    from types import SimpleNamespace
+
+    from werkzeug.serving import make_server
+
+    from labeler.web import create_app
+
+    app = create_app({"WORKSPACE": team.ws, "SECRET_KEY": "browser-tests-" + "t" * 32})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="team-live", daemon=True)
+    thread.start()
+    yield SimpleNamespace(url=f"http://127.0.0.1:{server.server_port}", team=team)
+    server.shutdown()
+    thread.join(timeout=10)
+    server.server_close()
+    app.extensions["labeler.jobs"].stop()
+
+
+@pytest.fixture
+def team_browser(chromium, team_live_server, request):
+    """``new_page()``: a page in a fresh browser context (its own cookies: one person) on
+    the team server; each is screenshotted into ``test-artifacts/`` and any page error or
+    dialog fails the test."""
+    contexts, errors = [], []
+
+    def new_page():
+        context = chromium.new_context(viewport={"width": 1280, "height": 800})
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+        return page
+
+    yield new_page
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        for n, context in enumerate(contexts):
+            for page in context.pages:
+                page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{n}.png"))
+    finally:
+        for context in contexts:
+            context.close()
+    assert not errors, f"errors in the page: {errors}"
+
+
 # --- formats ---

@@ -15,7 +15,7 @@ from labeler.web.shapes import box_json
 V1 = "/api/v1"
 BOX_KEYS = {
     "id", "image_id", "label", "label_id", "x", "y", "w", "h",
-    "status", "score", "source", "version", "is_exemplar",
+    "status", "score", "source", "version", "is_exemplar", "created_by", "decided_by",
 }  # fmt: skip
 
 
@@ -58,7 +58,8 @@ def test_datasets_counts(api):
     (ds,) = api.get(f"{V1}/datasets").get_json()
     assert ds["name"] == "demo"
     assert ds["counts"] == {
-        "new": 24, "in_progress": 0, "done": 0, "empty": 0, "total": 24, "undecided": 0,
+        "new": 24, "in_progress": 0, "done": 0, "empty": 0, "approved": 0, "total": 24,
+        "undecided": 0,
     }  # fmt: skip
     assert [lab["name"] for lab in ds["labels"]] == ["RBC", "WBC", "Platelets"]
 

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from labeler.store.models import Base
+from labeler.store import Base  # the package: every model module registered
 
 config = context.config
 target_metadata = Base.metadata

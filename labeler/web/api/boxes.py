@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
+from labeler.accounts import state_action
 from labeler.prelabel import feedback
 from labeler.store import boxes
-from labeler.store.models import Box
+from labeler.store.models import Box, Image
 from labeler.store.queries import require
-from labeler.web.common import user, workspace
+from labeler.web.auth import check_images
+from labeler.web.common import identity, user, workspace
 from labeler.web.errors import bad_request, field, json_body
 from labeler.web.shapes import box_json, image_state_json
 
@@ -110,6 +112,7 @@ def decide_boxes():
     ):
         raise bad_request("versions must be a list of integers, one per id")
     with workspace().sessions.begin() as s:
+        check_images(boxes.image_ids_of(s, ids), write=True)
         fresh = [box_json(b) for b in boxes.decide_boxes(
             s, ids=ids, status=status, versions=versions, who=user()
         )]  # fmt: skip
@@ -119,12 +122,19 @@ def decide_boxes():
 
 @bp.post("/images/<int:image_id>/state")
 def set_image_state(image_id: int):
+    """``{state, version?, comment?}``: finish an image, or (reviewers) approve it or send
+    it back to ``in_progress`` with a ``comment`` for its annotator."""
     data = json_body()
     state = field(data, "state", "str")
     version = field(data, "version", "int", required=False)
+    comment = field(data, "comment", "str", required=False)
     with workspace().sessions.begin() as s:
+        current = require(s, Image, image_id).state
+        identity().require(
+            state_action(new_state=state, current_state=current, comment=comment is not None)
+        )
         image = boxes.set_image_state(
-            s, image_id=image_id, state=state, version=version, who=user()
+            s, image_id=image_id, state=state, version=version, who=user(), comment=comment
         )
         body = image_state_json(image)
     feedback.image_finished(workspace(), image_id=image_id, state=state, learner=_learner())

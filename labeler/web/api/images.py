@@ -6,10 +6,11 @@ from flask import Blueprint, jsonify, send_file
 
 from labeler import imagecache
 from labeler.prelabel import opening
-from labeler.store import browsing
+from labeler.store import accounts as account_queries
+from labeler.store import browsing, review
 from labeler.store.models import Dataset, Image
 from labeler.store.queries import require
-from labeler.web.common import user, workspace
+from labeler.web.common import identity, user, viewer_id, workspace
 from labeler.web.csrf import csrf_token
 from labeler.web.params import image_filters, int_arg
 from labeler.web.shapes import box_json, image_item, label_json
@@ -19,7 +20,16 @@ bp = Blueprint("images", __name__)
 
 @bp.get("/session")
 def show_session():
-    return jsonify({"csrf_token": csrf_token(), "user": workspace().user})
+    who = identity()
+    local = who.account_id is None
+    return jsonify(
+        {
+            "csrf_token": csrf_token(),
+            "user": workspace().user if local else who.name,
+            "role": who.role,
+            "mode": "single-user" if local else "team",
+        }
+    )
 
 
 def _dataset_json(ds: Dataset, counts: dict) -> dict:
@@ -60,7 +70,9 @@ def image_json(s, image: Image) -> dict:
         **image_item(image, image.dataset),
         "dataset_id": image.dataset_id,
         "version": image.version,
-        **browsing.neighbours(s, image),
+        **browsing.neighbours(s, image, assignee_id=viewer_id()),
+        "assignee": account_queries.assignees(s, [image.id]).get(image.id),
+        "review": review.send_back_note(s, image),
         "boxes": [box_json(b) for b in boxes],
     }
 
