@@ -19,12 +19,13 @@ from sqlalchemy.orm import Session
 
 from labeler.matching import Proposal
 from labeler.prelabel.execute import Result, Task
+from labeler.states import FINISHED_STATES
 from labeler.store.models import Box, Dataset, Image, Job, LabelClass, utcnow
 from labeler.store.proposals import DECIDED, Standing, drop_decided, matcher_exclusions
 from labeler.workspace import Workspace
 
 JOB_KIND = "prelabel"
-SKIP_STATES = ("done", "empty")
+SKIP_STATES = FINISHED_STATES  # approved too: a reviewer checked it
 # DB-API paramstyle -> placeholder for a column name (PEP 249).
 PLACEHOLDERS = {"qmark": "?", "named": ":{}", "format": "%s", "pyformat": "%s"}
 

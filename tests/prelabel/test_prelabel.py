@@ -139,7 +139,7 @@ def test_label_run_keeps_other_labels_proposals(prelabel_ws):
     assert proposal_set(prelabel_ws) == full  # WBC replaced by the same, others kept
 
 
-@pytest.mark.parametrize("state", ["done", "empty"])
+@pytest.mark.parametrize("state", ["done", "empty", "approved"])
 def test_done_and_empty_images_are_skipped(prelabel_ws, state):
     ids = image_ids(prelabel_ws)
     prelabel(prelabel_ws, "demo", workers=1)
