@@ -26,11 +26,6 @@ from labeler.workspace import Workspace
 
 MAX_EXEMPLARS = 50
 MATCHER_CACHE = 16
-# Find similar also matches this many of the image's own accepted boxes of the label:
-# measured with the simulated annotator, 3 lifted blood cells 1.54x -> 1.61x, synth
-# 1.95x -> 2.00x, hubble 1.04x -> 1.06x (docs/proposal-ranking.md); each adds one template
-# set to correlate, so find similar takes longer on images with many kinds of sizes.
-COMPANIONS = 3
 
 
 @dataclass(frozen=True)
@@ -115,27 +110,6 @@ def label_banks(
     return specs
 
 
-def image_companions(
-    s: Session, image: Image, specs: Sequence[ExemplarSpec], *, k: int = COMPANIONS
-) -> list[ExemplarSpec]:
-    """Up to ``k`` accepted boxes per label of ``specs``, on ``image`` itself, to match
-    beside the boxes the annotator named: the smallest, the largest and evenly between by
-    area. Boxes of the same image share its stain and light, unlike a bank from other
-    images (which ranked worse); several of one size also help (keeping only boxes of
-    other sizes measured worse: blood cells 1.44x)."""
-    out: list[ExemplarSpec] = []
-    named = {sp.box_id for sp in specs}
-    q = select(Box).where(Box.image_id == image.id, Box.status == "accepted").order_by(Box.id)
-    accepted = [b for b in s.scalars(q) if b.id not in named and b.w >= 4 and b.h >= 4]
-    for name in dict.fromkeys(sp.label for sp in specs):
-        pool = sorted((b for b in accepted if b.label.name == name), key=lambda b: b.w * b.h)
-        if k <= 0 or not pool:
-            continue
-        picks = np.unique(np.linspace(0, len(pool) - 1, min(k, len(pool))).round().astype(int))
-        out += [_spec_from_box(pool[i], image.dataset_id) for i in picks]
-    return out
-
-
 _MATCHERS: OrderedDict[tuple, Matcher] = OrderedDict()
 _MATCHERS_LOCK = threading.Lock()
 Reader = Callable[[Workspace, Image], np.ndarray]
@@ -191,8 +165,6 @@ def find_similar(
             s, image.dataset, box_ids=box_ids, exemplars=exemplars, label=label,
             default_image=image,
         )  # fmt: skip
-        if box_ids or exemplars:  # (without them every accepted box is an exemplar already)
-            specs = [*specs, *image_companions(s, image, specs)][:MAX_EXEMPLARS]
         matcher = build_matcher(ws, s, specs, learning.MIN_SCORE, imagecache.decoded)
     params = {**matcher.params, "exemplars": [sp.as_json() for sp in specs]}
     return proposing.propose(
