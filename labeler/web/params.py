@@ -25,6 +25,28 @@ def int_arg(name: str, *, lo: int, hi: int) -> int | None:
     return value
 
 
+def float_arg(name: str, *, lo: float, hi: float) -> float | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise bad_request(f"query parameter {name!r} must be a number, got {raw!r}") from None
+    if not lo <= value <= hi:  # also refuses NaN
+        raise invalid(f"query parameter {name!r} must be in [{lo}, {hi}], got {raw}")
+    return value
+
+
+def choice_arg(name: str, allowed: tuple[str, ...]) -> str | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    if raw not in allowed:
+        raise invalid(f"query parameter {name!r} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 def _flag_arg(name: str) -> bool:
     raw = request.args.get(name, "").strip().lower()
     if raw in ("", "0", "false", "no"):
