@@ -172,7 +172,7 @@ function strokeStyled(ctx, status, colour, rects, width) {
     ctx.strokeStyle = STYLE.proposalGap;
     ctx.lineWidth = width;
     for (const [x, y, w, h] of rects) ctx.strokeRect(x, y, w, h);
-    ctx.setLineDash([6, 4]);
+    ctx.setLineDash([8, 5]);
   } else if (status === "rejected") {
     ctx.setLineDash([3, 3]);
   }
@@ -212,7 +212,7 @@ function strokeGroups(ctx, view, state) {
     if (box.status !== "rejected" && captions.length <= MAX_CAPTIONS) captions.push([box, rect, colour]);
   }
   for (const { status, colour, rects } of groups.values()) {
-    strokeStyled(ctx, status, colour, rects, status === "accepted" ? 2 : 1.5);
+    strokeStyled(ctx, status, colour, rects, status === "rejected" ? 1.5 : 2);
   }
   if (captions.length > MAX_CAPTIONS) return;
   for (const [box, rect, colour] of captions) drawCaption(ctx, captionOf(state, box), colour, rect);
