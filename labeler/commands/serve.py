@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 
 import click
 
@@ -16,6 +17,13 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def quiet_queue_log() -> None:
+    """Silence waitress's "Task queue depth is N": it warns whenever more requests arrive at
+    once than threads are idle, which one user's page load (thumbnails, image, boxes) does all
+    the time; it is not a problem, and 31 such lines hid the ones that were."""
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
 @click.command()
@@ -36,6 +44,7 @@ def serve(ws, host: str, port: int, threads: int) -> None:
     from labeler.web import create_app
 
     app = create_app({"WORKSPACE": ws})
+    quiet_queue_log()
     try:
         server = create_server(app, host=host, port=port, threads=threads, ident="labeler")
     except OSError as exc:

@@ -12,7 +12,7 @@ JSON schema (``report.to_dict()``; ``labeler check --json`` prints
     {
       "dataset": str, "dataset_id": int,
       "blocking": bool,                 # true if any "blocker" check has count > 0
-      "blockers": [str, ...],           # one line per blocking check: "3 images never opened"
+      "blockers": [str, ...],           # one line per blocking check: "3 images not started"
       "settings": {"min_box_size": float, "min_per_label": int,
                    "near_duplicate_iou": float, "verify_files": bool, "limit": int | null},
       "images": {"total": int, "new": int, "in_progress": int, "done": int, "empty": int},
@@ -54,7 +54,8 @@ DEFAULT_LIMIT = 100
 
 # key -> (title, severity); the order is the order of the report.
 CHECKS: dict[str, tuple[str, str]] = {
-    "images_new": ("images never opened", "blocker"),
+    # "new" means no accepted box and no finish yet: opening an image does not change it.
+    "images_new": ("images not started (no box accepted, not marked)", "blocker"),
     "images_in_progress": ("images in progress", "blocker"),
     "images_done": ("images done", "info"),
     "images_empty": ("images confirmed empty", "info"),
@@ -133,7 +134,7 @@ class CompletenessReport:
 
     @property
     def blockers(self) -> list[str]:
-        """One sentence per blocking problem, e.g. ``"3 images never opened"``."""
+        """One sentence per blocking problem, e.g. ``"3 images not started"``."""
         return [f"{c.count} {c.title}" for c in self.checks if c.severity == "blocker" and c.count]
 
     @property

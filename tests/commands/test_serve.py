@@ -112,3 +112,24 @@ def test_serve_on_a_busy_port_is_a_clear_error(demo_ws):
         )
     assert proc.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+
+
+def test_no_task_queue_depth_warnings(caplog):
+    """One user's page load queues more requests than threads; waitress warned on each."""
+    import logging
+
+    from waitress.task import ThreadedTaskDispatcher
+
+    from labeler.commands.serve import quiet_queue_log
+
+    class Task:
+        def service(self):
+            pass
+
+    quiet_queue_log()
+    dispatcher = ThreadedTaskDispatcher()  # no threads started: every task queues
+    with caplog.at_level(logging.WARNING):
+        for _ in range(5):
+            dispatcher.add_task(Task())
+    assert not [r for r in caplog.records if "queue depth" in r.getMessage()]
+    logging.getLogger("waitress.queue").setLevel(logging.NOTSET)
