@@ -7,6 +7,8 @@ from ``static/versions.js``) to ``/datasets/<id>/versions``, which runs
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, abort, jsonify, render_template, request, url_for
 
 from labeler.store.browsing import list_datasets
@@ -125,10 +127,9 @@ def create_dataset_version(dataset_id: int):
         )
         raise ApiError(409, detail, blockers=blockers) from exc
     except PushFailed as exc:
-        reason = str(exc).rstrip(" ;:") or "dvc push failed"
-        if reason.endswith("failed"):
-            reason += " without saying why (is the remote reachable?)"
-        detail = f"{exc.version.tag} was created, but pushing it failed: {reason}"
+        # DVC sometimes fails without a word on stderr; say so instead of "failed: ;".
+        why = "failed without saying why (is the remote reachable?);"
+        detail = re.sub(r"failed: *;", why, str(exc))
         raise ApiError(502, detail, tag=exc.version.tag) from exc
     except VersionError as exc:
         raise ApiError(409, str(exc)) from exc
