@@ -283,3 +283,15 @@ def test_copy_previous_names_its_source(annotator):
     )
     annotator.wait_saved()
     assert len(annotator.db_boxes(ids[1], "accepted")) == 1
+
+
+def test_completeness_says_not_started_for_opened_images(annotator):
+    from playwright.sync_api import expect
+
+    ids = image_ids(annotator.ws)
+    annotator.open(ids[0])  # opened, nothing accepted: still "new", and now called so
+    page = annotator.page
+    page.goto(f"{annotator.url}/completeness")
+    counts = page.locator(".completeness .counts").first
+    expect(counts).to_contain_text(f"{len(ids)} not started")
+    assert "never opened" not in page.content()
