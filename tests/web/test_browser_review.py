@@ -9,7 +9,7 @@ highlights on hover, selects on click, and hides or locks a label.
 from __future__ import annotations
 
 import pytest
-from test_browser import EXEMPLAR_IMAGE, artifact
+from test_browser import EXEMPLAR_IMAGE, artifact, set_threshold
 from test_browser_defects import api_boxes
 
 pytestmark = pytest.mark.browser
@@ -60,13 +60,6 @@ def test_review_order_accept_and_move_on(annotator):
     status = {b["id"]: b["status"] for b in api_boxes(annotator, image)}
     assert status == {ids[0]: "accepted", ids[2]: "rejected", ids[1]: "proposed",
                       ids[3]: "proposed"}  # fmt: skip
-
-
-def set_threshold(page, value):
-    page.locator("#threshold").evaluate(
-        "(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); }",
-        str(value),
-    )
 
 
 def test_slider_asks_the_server_and_shift_a_accepts_above_it(annotator):
