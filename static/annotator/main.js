@@ -8,12 +8,13 @@ import { createEdits } from "./edits.js";
 import { applyHotkeys, attachKeys, fillHelp } from "./keys.js";
 import { attachLabelApi, pickByDigit, renderEditor, renderPicker } from "./labels.js";
 import { renderObjects, signature } from "./objects.js";
+import { createPanel } from "./panel.js";
 import { createReview } from "./review.js";
 import {
-  counts, createState, currentLabel, geometry, isShown, overlapping, select, selectedBoxes,
+  counts, createState, currentLabel, isShown, overlapping, select, selectedBoxes,
 } from "./state.js";
 import { attachTools } from "./tools.js";
-import { centreOn, createView, fit, loadBitmap, refit, requestDraw, resizeCanvas, zoomAt } from "./view.js";
+import { createView, fit, loadBitmap, refit, requestDraw, resizeCanvas, zoomAt } from "./view.js";
 import { createWorkflow, takeFlash } from "./workflow.js";
 
 const SELECTORS = {
@@ -55,6 +56,7 @@ const ADOPT_IOU = 0.5; // a drawn box this close to a shown proposal accepts tha
 const REQUERY_MS = 250;
 
 const $ = (name) => document.querySelector(SELECTORS[name]);
+const $all = (name) => document.querySelectorAll(SELECTORS[name]);
 
 function boot() {
   const root = $("root");
@@ -103,37 +105,9 @@ function boot() {
     prevName: config.prev_name,
   });
   api.setFailureHandler(flow.reloadAfter);
-
-  const objectActions = {
-    hover(key) {
-      state.hoverKey = key;
-      redraw();
-    },
-    pick(box, add) {
-      if (!isShown(state, box)) {
-        if (box.status === "rejected") state.showRejected = true;
-        if (box.status === "proposed") state.threshold = Math.min(state.threshold, box.score ?? 0);
-        syncProposalControls();
-      }
-      select(state, box, { add });
-      centreOn(view, box);
-      canvas.focus();
-      publish();
-      redraw();
-    },
-    hide: (labelId) => toggleLabel(state.hiddenLabels, labelId),
-    lock: (labelId) => toggleLabel(state.lockedLabels, labelId),
-  };
-
-  function toggleLabel(set, labelId) {
-    if (set.has(labelId)) set.delete(labelId);
-    else set.add(labelId);
-    for (const box of selectedBoxes(state)) {
-      if (box.label_id === labelId) state.selected.delete(box.key); // hidden/locked: not editable
-    }
-    publish();
-    redraw();
-  }
+  const panel = createPanel({
+    state, view, canvas, root, $, $all, say, redraw, publish: () => publish(), flow,
+  });
 
   function publish() {
     // Called after every frame: mirror the state into the DOM for people and tests.
@@ -163,7 +137,7 @@ function boot() {
     const sig = signature(state);
     if (sig !== objectsSignature) {
       objectsSignature = sig;
-      renderObjects($("objects"), state, objectActions);
+      renderObjects($("objects"), state, panel.objectActions);
     }
   }
 
@@ -233,32 +207,6 @@ function boot() {
     return say("Select a box first (click it) to move it with the arrow keys.");
   }
 
-  let clipboard = [];
-  function copyBoxes() {
-    const chosen = selectedBoxes(state);
-    if (!chosen.length) return say("Select the boxes to copy first.");
-    clipboard = chosen.map((b) => ({ ...geometry(b), label: b.label, label_id: b.label_id }));
-    try {
-      sessionStorage.setItem("labeler.clipboard", JSON.stringify(clipboard));
-    } catch {
-      // Private mode: the copy still works on this page.
-    }
-    say(`Copied ${clipboard.length} box(es): Ctrl+V pastes them (also on another image).`);
-  }
-
-  function pasteBoxes() {
-    let boxes = clipboard;
-    if (!boxes.length) {
-      try {
-        boxes = JSON.parse(sessionStorage.getItem("labeler.clipboard") || "[]");
-      } catch {
-        boxes = [];
-      }
-    }
-    const pasted = flow.pasteRects(boxes);
-    if (pasted.length) select(state, null);
-  }
-
   const ACTIONS = {
     label: (entry) => {
       const label = pickByDigit(state, entry.digit);
@@ -273,8 +221,8 @@ function boot() {
     findSimilar,
     propagate,
     copyPrevious: () => flow.copyPrevious(),
-    copyBoxes,
-    pasteBoxes,
+    copyBoxes: panel.copyBoxes,
+    pasteBoxes: panel.pasteBoxes,
     delete: () => edits.deleteBoxes(selectedBoxes(state)),
     undo: () => edits.undo() || say("Nothing to undo."),
     redo: () => edits.redo() || say("Nothing to redo."),
@@ -305,7 +253,7 @@ function boot() {
     help: () => toggleHelp(),
     resetAdjust: () => {
       for (const name of ["brightness", "contrast", "gamma"]) $(name).value = "1";
-      adjustImage();
+      panel.adjustImage();
     },
   };
 
@@ -314,25 +262,6 @@ function boot() {
     if (!run) return;
     run(entry);
     publish(); // now, not at the next frame: the data-* state follows every key at once
-    redraw();
-  }
-
-  function syncProposalControls() {
-    $("threshold").value = String(state.threshold);
-    $("thresholdValue").textContent = state.threshold.toFixed(2);
-    $("showRejected").checked = state.showRejected;
-  }
-
-  function adjustImage() {
-    // Brightness and contrast are canvas filters; gamma is an SVG transfer function.
-    const gamma = Number($("gamma").value);
-    document.querySelectorAll(SELECTORS.gammaFuncs).forEach((f) => {
-      f.setAttribute("exponent", String(1 / gamma));
-    });
-    const parts = [`brightness(${$("brightness").value})`, `contrast(${$("contrast").value})`];
-    if (gamma !== 1) parts.push("url(#gamma-filter)");
-    view.filter = parts.join(" ");
-    root.dataset.imageFilter = view.filter;
     redraw();
   }
 
@@ -358,7 +287,7 @@ function boot() {
       redraw();
     });
     for (const name of ["brightness", "contrast", "gamma"]) {
-      $(name).addEventListener("input", adjustImage);
+      $(name).addEventListener("input", panel.adjustImage);
     }
     $("labelAdd").addEventListener("submit", async (event) => {
       event.preventDefault();

@@ -232,3 +232,5 @@ def test_jump_to_image_and_grid_box_counts(annotator):
     page.goto(f"{annotator.url}/datasets/{dataset}")
     counts = page.locator(f".thumb[data-image-id='{image}'] .box-counts")
     expect(counts).to_have_text("1 box · 2 waiting")
+    # Let the lazy thumbnails finish: a connection dropped mid-file leaves werkzeug's file open.
+    page.wait_for_load_state("networkidle")
