@@ -141,7 +141,11 @@ def image_at(session: Session, dataset_id: int, position: int) -> int | None:
 def image_named(session: Session, dataset_id: int, text: str) -> int | None:
     """The first image (by id) whose path ends with ``text``, else the first containing it."""
     same = Image.dataset_id == dataset_id
-    for cond in (Image.path.endswith("/" + text), Image.path.contains(text, autoescape=True)):
+    # autoescape: a % or _ in a file name is that character, not a LIKE wildcard.
+    for cond in (
+        Image.path.endswith("/" + text, autoescape=True),
+        Image.path.contains(text, autoescape=True),
+    ):
         found = session.scalar(select(func.min(Image.id)).where(same, cond))
         if found is not None:
             return found
