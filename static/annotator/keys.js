@@ -129,6 +129,9 @@ export function fillHelp(table) {
     th.textContent = keys;
     tr.append(th);
     tr.insertCell().textContent = help;
+    const name = tr.insertCell(); // what to write in .labeler/hotkeys.json to change it
+    name.className = "help-action";
+    name.textContent = action && action !== "label" ? action : "";
   }
 }
 
