@@ -48,6 +48,7 @@ export const MOUSE_HELP = [
   ["Alt+drag or Ctrl+drag a box", "Move it"],
   ["Drag past the canvas edge", "Pan while drawing, moving or resizing"],
   ["Wheel", "Zoom around the cursor (about 10% a notch)"],
+  ["Click / drag in the minimap", "Move the view there (shown when zoomed in)"],
   ["Space+drag, middle drag", "Pan"],
   ["Objects panel: hover / click", "Highlight / select (and show) a box; hide and lock per label"],
 ];

@@ -37,7 +37,7 @@ export function usesLayer(state) {
 export function drawBoxLayer(view, state, drawBoxes, redraw) {
   // drawBoxes(ctx) draws the boxes at the current view with the CSS-px transform set.
   const { canvas, ctx, dpr } = view;
-  const colours = state.labels.map((l) => l.colour).join(",");
+  const colours = state.labels.map((l) => `${l.colour}:${l.name}`).join(","); // captions too
   const key = layerKey(state, colours);
   const layer = (view.layer ||= { canvas: document.createElement("canvas"), key: null });
   const sized = layer.canvas.width === canvas.width && layer.canvas.height === canvas.height;

@@ -127,6 +127,7 @@ function boot() {
       offsetY: view.oy.toFixed(2),
       canvasWidth: String(Math.round(view.width)),
       canvasHeight: String(Math.round(view.height)),
+      minimap: view.minimap ? "1" : "0",
     });
     $("counts").textContent =
       `${c.accepted} accepted · ${c.shown} of ${c.proposed} proposals shown · ${c.rejected} rejected`;

@@ -33,6 +33,10 @@ export function createPanel({ state, view, canvas, root, $, $all, say, redraw, p
     lock: (labelId) => toggleLabel(state.lockedLabels, labelId),
   };
 
+  // Rows are rebuilt under the pointer (a click changes the selection): leaving the list
+  // must clear the highlight even when the row that was entered is gone.
+  $("objects").addEventListener("mouseleave", () => objectActions.hover(null));
+
   function toggleLabel(set, labelId) {
     if (set.has(labelId)) set.delete(labelId);
     else set.add(labelId);

@@ -6,6 +6,7 @@
 // one undo step. Dragging past the canvas edge pans the view (so a box can be drawn past what
 // is on screen when zoomed) and the box clamps to the image.
 
+import { centreAt, minimapAt } from "./minimap.js";
 import { clampBox, geometry, isLocked, isShown, select } from "./state.js";
 import { HANDLE_PX, handlePoints, panBy, toImage, toScreen, zoomAt } from "./view.js";
 
@@ -91,6 +92,11 @@ export function attachTools({ canvas, view, state, held, redraw, edits }) {
       return { mode: "pan", last: p };
     }
     if (event.button !== 0) return null;
+    const spot = minimapAt(view, p);
+    if (spot) {
+      centreAt(view, spot);
+      return { mode: "minimap" };
+    }
     const handle = hitHandle(view, state, p);
     if (handle) {
       return { mode: handle.handle, box: handle.box, orig: geometry(handle.box), start: ip, p };
@@ -106,7 +112,10 @@ export function attachTools({ canvas, view, state, held, redraw, edits }) {
 
   function apply(p) {
     const ip = toImage(view, p.x, p.y);
-    if (drag.mode === "pan") {
+    if (drag.mode === "minimap") {
+      const spot = minimapAt(view, p);
+      if (spot) centreAt(view, spot);
+    } else if (drag.mode === "pan") {
       panBy(view, p.x - drag.last.x, p.y - drag.last.y);
       drag.last = p;
     } else if (drag.mode === "draw") {
@@ -129,7 +138,7 @@ export function attachTools({ canvas, view, state, held, redraw, edits }) {
   function edgePan() {
     // While a draw/move/resize is held past the canvas edge, pan a little every frame.
     edgeFrame = 0;
-    if (!drag || drag.mode === "pan" || !drag.lastPoint) return;
+    if (!drag || drag.mode === "pan" || drag.mode === "minimap" || !drag.lastPoint) return;
     const over = edgeOvershoot(view, drag.lastPoint);
     if (!over.x && !over.y) return;
     const step = (v) => -Math.sign(v) * Math.min(EDGE_PAN_MAX, Math.abs(v) * EDGE_PAN_GAIN + 2);
@@ -152,7 +161,7 @@ export function attachTools({ canvas, view, state, held, redraw, edits }) {
     if (drag.mode === "pan") view.fitted = false;
     canvas.style.cursor = CURSORS[drag.mode] || "crosshair";
     const over = edgeOvershoot(view, p);
-    if ((over.x || over.y) && !edgeFrame && drag.mode !== "pan") {
+    if ((over.x || over.y) && !edgeFrame && drag.mode !== "pan" && drag.mode !== "minimap") {
       edgeFrame = requestAnimationFrame(edgePan);
     }
   }
@@ -165,7 +174,7 @@ export function attachTools({ canvas, view, state, held, redraw, edits }) {
       view.draft = null;
       if (moved && draft && draft.w >= 1 && draft.h >= 1) edits.createBox(draft);
       else if (!moved) select(state, drag.clicked, { add: drag.shift });
-    } else if (drag.mode !== "pan") {
+    } else if (drag.mode !== "pan" && drag.mode !== "minimap") {
       const now = geometry(drag.box);
       const changed = ["x", "y", "w", "h"].some((k) => now[k] !== drag.orig[k]);
       if (changed && moved && now.w >= 1 && now.h >= 1) edits.setGeometry(drag.box, drag.orig, now);
@@ -178,6 +187,7 @@ export function attachTools({ canvas, view, state, held, redraw, edits }) {
 
   function hoverCursor(p, event) {
     if (held.space) return "grab";
+    if (minimapAt(view, p)) return "pointer";
     const handle = hitHandle(view, state, p);
     if (handle) return CURSORS[handle.handle];
     const modifier = event.altKey || event.ctrlKey || event.metaKey;

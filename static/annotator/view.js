@@ -10,6 +10,7 @@
 // with white dashes so they never look like accepted boxes.
 
 import { drawBoxLayer, usesLayer } from "./layer.js";
+import { drawMinimap } from "./minimap.js";
 import { isShown, labelOf } from "./state.js";
 
 export const HANDLE_PX = 7;
@@ -293,4 +294,5 @@ export function render(view, state) {
     ctx.lineTo(Math.round(view.mouse.x) + 0.5, view.height);
     ctx.stroke();
   }
+  drawMinimap(ctx, view, state); // last: on top of the crosshair
 }

@@ -295,3 +295,22 @@ def test_completeness_says_not_started_for_opened_images(annotator):
     counts = page.locator(".completeness .counts").first
     expect(counts).to_contain_text(f"{len(ids)} not started")
     assert "never opened" not in page.content()
+
+
+def test_minimap_shows_when_zoomed_and_click_moves_the_view(annotator):
+    annotator.open(annotator.image_id(EXEMPLAR_IMAGE))
+    page = annotator.page
+    annotator.wait_data("minimap", "0")  # the whole image is on screen: no minimap
+    for _ in range(5):
+        page.keyboard.press("+")
+    annotator.wait_data("minimap", "1")
+    canvas = page.locator("#annotator-canvas").bounding_box()
+    # The minimap is the bottom-right 180 px (640x480: 180x135) inside a 10 px margin.
+    right, bottom = canvas["x"] + canvas["width"] - 10, canvas["y"] + canvas["height"] - 10
+    page.mouse.click(right - 180 + 18, bottom - 135 + 13.5)  # image point (64, 48)
+    centre = annotator.image_at(
+        canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2
+    )
+    assert centre == pytest.approx((64, 48), abs=4)
+    annotator.wait_data("box-count", "0")  # a click on the minimap never draws
+    page.screenshot(path=artifact("minimap.png"))
