@@ -11,7 +11,7 @@ import { renderObjects, signature } from "./objects.js";
 import { createPanel } from "./panel.js";
 import { createReview } from "./review.js";
 import {
-  counts, createState, currentLabel, isShown, overlapping, select, selectedBoxes,
+  counts, createState, currentLabel, overlapping, select, selectedBoxes,
 } from "./state.js";
 import { attachTools } from "./tools.js";
 import { createView, fit, loadBitmap, refit, requestDraw, resizeCanvas, zoomAt } from "./view.js";
@@ -53,7 +53,6 @@ const LARGE_SIDE = 4096; // above this, display the server's downscaled copy
 const DISPLAY_MAX = 2048;
 const ZOOM_STEP = 1.25;
 const ADOPT_IOU = 0.5; // a drawn box this close to a shown proposal accepts that proposal
-const REQUERY_MS = 250;
 
 const $ = (name) => document.querySelector(SELECTORS[name]);
 const $all = (name) => document.querySelectorAll(SELECTORS[name]);
@@ -274,22 +273,7 @@ function boot() {
       });
     });
     $("retry").addEventListener("click", () => api.retry());
-    let requeryTimer = 0;
-    $("threshold").addEventListener("input", (event) => {
-      state.threshold = Number(event.target.value);
-      $("thresholdValue").textContent = state.threshold.toFixed(2);
-      for (const box of selectedBoxes(state)) if (!isShown(state, box)) state.selected.delete(box.key);
-      redraw();
-      clearTimeout(requeryTimer);
-      requeryTimer = setTimeout(() => review.requery(state.threshold), REQUERY_MS);
-    });
-    $("showRejected").addEventListener("change", (event) => {
-      state.showRejected = event.target.checked;
-      redraw();
-    });
-    for (const name of ["brightness", "contrast", "gamma"]) {
-      $(name).addEventListener("input", panel.adjustImage);
-    }
+    panel.wire(review);
     $("labelAdd").addEventListener("submit", async (event) => {
       event.preventDefault();
       const form = event.target;

@@ -6,6 +6,8 @@
 import { geometry, isShown, select, selectedBoxes } from "./state.js";
 import { centreOn } from "./view.js";
 
+const REQUERY_MS = 250;
+
 export function createPanel({ state, view, canvas, root, $, $all, say, redraw, publish, flow }) {
   const objectActions = {
     hover(key) {
@@ -92,5 +94,23 @@ export function createPanel({ state, view, canvas, root, $, $all, say, redraw, p
     redraw();
   }
 
-  return { objectActions, adjustImage, copyBoxes, pasteBoxes, syncProposalControls };
+  function wire(review) {
+    // The slider hides at once and asks the server a moment after it stops moving.
+    let requeryTimer = 0;
+    $("threshold").addEventListener("input", (event) => {
+      state.threshold = Number(event.target.value);
+      $("thresholdValue").textContent = state.threshold.toFixed(2);
+      for (const box of selectedBoxes(state)) if (!isShown(state, box)) state.selected.delete(box.key);
+      redraw();
+      clearTimeout(requeryTimer);
+      requeryTimer = setTimeout(() => review.requery(state.threshold), REQUERY_MS);
+    });
+    $("showRejected").addEventListener("change", (event) => {
+      state.showRejected = event.target.checked;
+      redraw();
+    });
+    for (const name of ["brightness", "contrast", "gamma"]) $(name).addEventListener("input", adjustImage);
+  }
+
+  return { objectActions, adjustImage, copyBoxes, pasteBoxes, syncProposalControls, wire };
 }
