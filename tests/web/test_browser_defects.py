@@ -314,3 +314,17 @@ def test_minimap_shows_when_zoomed_and_click_moves_the_view(annotator):
     assert centre == pytest.approx((64, 48), abs=4)
     annotator.wait_data("box-count", "0")  # a click on the minimap never draws
     page.screenshot(path=artifact("minimap.png"))
+
+
+def test_a_message_never_resizes_the_stage(annotator):
+    from playwright.sync_api import expect
+
+    annotator.open(annotator.image_id(EXEMPLAR_IMAGE))
+    page = annotator.page
+    before = page.locator("#annotator-canvas").bounding_box()
+    scale = annotator.data("scale")
+    page.keyboard.press("a")  # nothing to accept: says so
+    expect(page.locator("#annotator-message")).to_contain_text("no proposals are shown")
+    page.wait_for_timeout(100)  # a resize would have been observed and refitted by now
+    assert page.locator("#annotator-canvas").bounding_box() == before
+    assert annotator.data("scale") == scale
