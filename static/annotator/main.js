@@ -83,6 +83,7 @@ function boot() {
       root.dataset.saveState = kind;
       const el = $("saveState");
       el.textContent = detail ? `${SAVE_TEXT[kind]}: ${detail}` : SAVE_TEXT[kind];
+      el.title = el.textContent; // the whole reason, when the bar shows only its start
       el.dataset.kind = kind;
       $("retry").hidden = !(kind === "error" && api.pending());
     },
