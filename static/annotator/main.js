@@ -34,6 +34,7 @@ const SELECTORS = {
   showRejected: "#show-rejected",
   counts: "#box-counts",
   imageState: "#image-state",
+  datasetProgress: "#dataset-progress",
   zoom: "#zoom-level",
   jump: "#jump-to",
   help: "#help-overlay",
@@ -86,6 +87,15 @@ function boot() {
       el.title = el.textContent; // the whole reason, when the bar shows only its start
       el.dataset.kind = kind;
       $("retry").hidden = !(kind === "error" && api.pending());
+    },
+    finished(wasFinished) {
+      // This image just became done/empty: count it in the dataset's progress.
+      if (wasFinished) return;
+      const el = $("datasetProgress");
+      const n = Number(el.dataset.finished) + 1;
+      el.dataset.finished = String(n);
+      el.querySelector("progress").value = n;
+      el.querySelector(".progress-text").textContent = `${n}/${el.dataset.total} finished`;
     },
     progress(done, total, status) {
       const bar = $("progress");

@@ -72,7 +72,9 @@ export function createWorkflow({ state, api, edits, say, refresh, pagesBase, ui,
     await api.idle();
     if (api.pending()) return say("Edits are not saved yet: press Retry first.", "error");
     try {
+      const wasFinished = state.image.state === "done" || state.image.state === "empty";
       const data = await api.post(`/images/${state.image.id}/state`, { state: imageState });
+      ui.finished(wasFinished);
       state.image.state = data.state;
       state.image.version = data.version;
       refresh();

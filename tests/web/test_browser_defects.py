@@ -328,3 +328,23 @@ def test_a_message_never_resizes_the_stage(annotator):
     page.wait_for_timeout(100)  # a resize would have been observed and refitted by now
     assert page.locator("#annotator-canvas").bounding_box() == before
     assert annotator.data("scale") == scale
+
+
+def test_finishing_the_last_image_counts_it_and_stays(annotator):
+    from playwright.sync_api import expect
+    from sqlalchemy import update
+
+    from labeler.store.models import Image
+
+    ids = image_ids(annotator.ws)
+    with annotator.ws.sessions.begin() as s:
+        s.execute(update(Image).where(Image.id != ids[5]).values(state="done"))
+    annotator.open(ids[5])
+    page = annotator.page
+    expect(page.locator("#dataset-progress")).to_contain_text(f"{len(ids) - 1}/{len(ids)} finished")
+    page.keyboard.press("e")
+    message = page.locator("#annotator-message")
+    expect(message).to_contain_text("No unfinished images left")
+    expect(page.locator("#dataset-progress")).to_contain_text(f"{len(ids)}/{len(ids)} finished")
+    expect(page.locator("#image-state")).to_have_text("empty")
+    assert page.url.endswith(f"/images/{ids[5]}")
