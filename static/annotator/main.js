@@ -165,6 +165,10 @@ function boot() {
     state.currentLabelId = id;
     const chosen = state.deliberate ? selectedBoxes(state) : [];
     if (chosen.length) edits.relabel(chosen, id);
+    else if (state.selected.size) {
+      const name = currentLabel(state)?.name ?? "";
+      say(`Next box: ${name}. (Click or Tab to a box to relabel it.)`);
+    }
     refresh();
   }
 

@@ -15,8 +15,8 @@ export function reviewOrder(state) {
 }
 
 export function createReview({ state, view, edits, api, say, redraw }) {
-  function focus(box) {
-    select(state, box);
+  function focus(box, { deliberate = true } = {}) {
+    select(state, box, { deliberate });
     if (box) centreOn(view, box);
   }
 
@@ -43,7 +43,9 @@ export function createReview({ state, view, edits, api, say, redraw }) {
     const at = single ? reviewOrder(state).indexOf(chosen[0]) : -1;
     edits.decide(chosen, status);
     const rest = reviewOrder(state);
-    focus(single && rest.length ? rest[at % rest.length] : null);
+    // Moved on for the user, not picked by them: a digit now sets the next box's label and
+    // does not relabel this proposal (Tab or a click picks it on purpose).
+    focus(single && rest.length ? rest[at % rest.length] : null, { deliberate: false });
   }
 
   function decideShown(status) {

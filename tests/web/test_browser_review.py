@@ -234,3 +234,23 @@ def test_jump_to_image_and_grid_box_counts(annotator):
     expect(counts).to_have_text("1 box · 2 waiting")
     # Let the lazy thumbnails finish: a connection dropped mid-file leaves werkzeug's file open.
     page.wait_for_load_state("networkidle")
+
+
+def test_a_digit_after_accepting_does_not_relabel_the_next_proposal(annotator):
+    image = annotator.image_id(EXEMPLAR_IMAGE)
+    ids = add_proposals(annotator, image, PROPOSALS[:2])
+    annotator.open(image)
+    page = annotator.page
+    page.keyboard.press("Tab")  # picked on purpose
+    page.keyboard.press("a")  # accepted; focus moves on for the user
+    annotator.wait_data("selected-deliberate", "false")
+    page.keyboard.press("2")  # the label of the next drawn box
+    annotator.wait_data("current-label", "WBC")
+    annotator.wait_saved()
+    assert {b["id"]: b["label"] for b in api_boxes(annotator, image)}[ids[1]] == "RBC"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Shift+Tab")  # back on it on purpose: now a digit relabels it
+    annotator.wait_data("selected-deliberate", "true")
+    page.keyboard.press("3")
+    annotator.wait_saved()
+    assert {b["id"]: b["label"] for b in api_boxes(annotator, image)}[ids[1]] == "Platelets"
