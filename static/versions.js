@@ -1,4 +1,7 @@
-// "Create version" on the Versions page: POST the form as JSON with the CSRF header.
+// "Create version" on the Versions page: POST the form as JSON with the CSRF header, then
+// reload the page (table, next version number, gate) and say what happened on it, also when
+// the version was made but its push failed.
+const FLASH_KEY = "labeler.versions.flash";
 const SELECTORS = {
   form: "#create-version-form",
   status: "#create-version-form .create-status",
@@ -32,12 +35,14 @@ async function createVersion(form) {
       body: JSON.stringify(formPayload(form)),
     });
     const body = await resp.json();
-    if (!resp.ok) {
-      showStatus(body.detail || `failed (${resp.status})`, true);
+    if (resp.ok || body.tag) {
+      // Made (pushed or not): the table must show it, so reload and carry the message over.
+      const text = resp.ok ? `Created ${body.tag}.` : body.detail;
+      sessionStorage.setItem(FLASH_KEY, JSON.stringify({ text, error: !resp.ok }));
+      window.location.reload();
       return;
     }
-    showStatus(`Created ${body.tag}.`, false);
-    window.location.assign(body.url);
+    showStatus(body.detail || `failed (${resp.status})`, true);
   } catch (err) {
     showStatus(`Network error: ${err}`, true);
   } finally {
@@ -48,6 +53,12 @@ async function createVersion(form) {
 function init() {
   const form = document.querySelector(SELECTORS.form);
   if (!form) return;
+  const flash = sessionStorage.getItem(FLASH_KEY);
+  sessionStorage.removeItem(FLASH_KEY);
+  if (flash) {
+    const { text, error } = JSON.parse(flash);
+    showStatus(text, error);
+  }
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     createVersion(form);

@@ -76,7 +76,7 @@ def prelabel(ws, dataset, label, exemplars, min_score, learned, workers, dask, q
             if dask:  # an unreachable scheduler
                 raise click.ClickException(f"Dask scheduler {dask}: {exc}") from exc
             raise
-    click.echo(f"job {job_id}")
+    click.echo(f"Pre-labelling (job {job_id}) finished:")
     click.echo(summary.table())
     if summary.failed:
         raise SystemExit(1)

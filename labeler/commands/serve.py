@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from labeler.commands._common import pass_workspace
@@ -11,6 +13,13 @@ def _is_loopback(host: str) -> bool:
     from labeler.web.auth import is_loopback
 
     return is_loopback(host)
+
+
+def quiet_queue_log() -> None:
+    """Silence waitress's "Task queue depth is N": it warns whenever more requests arrive at
+    once than threads are idle, which one user's page load (thumbnails, image, boxes) does all
+    the time; it is not a problem, and 31 such lines hid the ones that were."""
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
 @click.command()
@@ -43,6 +52,7 @@ def serve(ws, host: str, port: int, threads: int, trusted_proxy: str | None) -> 
             "--role admin` (then log in at /login), or serve on 127.0.0.1."
         )
     app = create_app({"WORKSPACE": ws})
+    quiet_queue_log()
     try:
         proxy = {} if trusted_proxy is None else {
             "trusted_proxy": trusted_proxy,

@@ -10,7 +10,8 @@ from labeler.completeness.sql import Row
 
 # key -> (title, severity); the order is the order of the report.
 CHECKS: dict[str, tuple[str, str]] = {
-    "images_new": ("images never opened", "blocker"),
+    # "new" means no accepted box and no finish yet: opening an image does not change it.
+    "images_new": ("images not started (no box accepted, not marked)", "blocker"),
     "images_in_progress": ("images in progress", "blocker"),
     "images_done": ("images done", "info"),
     "images_empty": ("images confirmed empty", "info"),

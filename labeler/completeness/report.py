@@ -12,7 +12,7 @@ JSON schema (``report.to_dict()``; ``labeler check --json`` prints
     {
       "dataset": str, "dataset_id": int,
       "blocking": bool,                 # true if any "blocker" check has count > 0
-      "blockers": [str, ...],           # one line per blocking check: "3 images never opened"
+      "blockers": [str, ...],           # one line per blocking check: "3 images not started"
       "settings": {"min_box_size": float, "min_per_label": int,
                    "near_duplicate_iou": float, "verify_files": bool, "limit": int | null,
                    "require_review": bool},
@@ -73,7 +73,7 @@ class CompletenessReport:
 
     @property
     def blockers(self) -> list[str]:
-        """One sentence per blocking problem, e.g. ``"3 images never opened"``."""
+        """One sentence per blocking problem, e.g. ``"3 images not started"``."""
         return [f"{c.count} {c.title}" for c in self.checks if c.severity == "blocker" and c.count]
 
     @property

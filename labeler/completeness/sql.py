@@ -224,12 +224,13 @@ def box_rows(
 
 
 def _describe_box(x, y, w, h, score) -> str:
+    # One decimal for pixels and two for scores: a report to read, not a dump of floats.
     text = f"x={_num(x)} y={_num(y)} w={_num(w)} h={_num(h)}"
-    return text if score is None else f"{text} score={score:.3f}"
+    return text if score is None else f"{text} score={score:.2f}"
 
 
 def _num(v: Any) -> str:
-    return "NaN" if v is None else f"{v:g}"
+    return "NaN" if v is None else f"{v:.1f}"
 
 
 def image_rows(conn: Connection, where: Iterable[ColumnElement[bool]], limit: int | None):

@@ -6,10 +6,12 @@ Every query here is an index range or an aggregate over covering indexes, so a p
 
 from __future__ import annotations
 
-from sqlalchemy import and_, func, select
+from typing import Literal
+
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from labeler.store.models import IMAGE_STATES, Box, Dataset, Image, ImageState
+from labeler.store.models import IMAGE_STATES, Box, BoxStatus, Dataset, Image, ImageState
 from labeler.store.team import Account, Assignment
 
 UNFINISHED = ("new", "in_progress")
@@ -19,8 +21,36 @@ def list_datasets(session: Session) -> list[Dataset]:
     return list(session.scalars(select(Dataset).order_by(Dataset.name)))
 
 
-def image_boxes(session: Session, image_id: int) -> list[Box]:
-    return list(session.scalars(select(Box).where(Box.image_id == image_id).order_by(Box.id)))
+BoxOrder = Literal["id", "review"]
+
+
+def image_boxes(
+    session: Session,
+    image_id: int,
+    *,
+    status: BoxStatus | None = None,
+    min_score: float | None = None,
+    order: BoxOrder = "id",
+) -> list[Box]:
+    """The image's boxes by id; ``order="review"``: best score first, then top-to-bottom,
+    left-to-right (the annotator's review order). ``min_score`` cuts proposals only: a box
+    with no score, or one already decided, always passes."""
+    q = select(Box).where(Box.image_id == image_id)
+    if status is not None:
+        q = q.where(Box.status == status)
+    if min_score is not None:
+        q = q.where(or_(Box.status != "proposed", Box.score.is_(None), Box.score >= min_score))
+    if order == "review":
+        q = q.order_by(Box.score.desc().nulls_last(), Box.y, Box.x, Box.id)
+    else:
+        q = q.order_by(Box.id)
+    return list(session.scalars(q))
+
+
+def image_position(session: Session, image: Image) -> int:
+    """1-based position of ``image`` in its dataset by id (the annotator's "image N of M")."""
+    same = Image.dataset_id == image.dataset_id
+    return int(session.scalar(select(func.count()).where(same, Image.id <= image.id)))
 
 
 def _assigned_to(account_id: int | None):
@@ -131,3 +161,44 @@ def list_images(
     rows = list(session.scalars(q.order_by(Image.id).limit(limit + 1)))
     nxt = rows[limit - 1].id if len(rows) > limit else None
     return rows[:limit], nxt
+
+
+def image_at(session: Session, dataset_id: int, position: int) -> int | None:
+    """The id of the dataset's ``position``-th image by id (1-based), or None."""
+    q = (
+        select(Image.id)
+        .where(Image.dataset_id == dataset_id)
+        .order_by(Image.id)
+        .offset(max(position - 1, 0))
+        .limit(1)
+    )
+    return session.scalar(q)
+
+
+def image_named(session: Session, dataset_id: int, text: str) -> int | None:
+    """The first image (by id) whose path ends with ``text``, else the first containing it."""
+    same = Image.dataset_id == dataset_id
+    # autoescape: a % or _ in a file name is that character, not a LIKE wildcard.
+    for cond in (
+        Image.path.endswith("/" + text, autoescape=True),
+        Image.path.contains(text, autoescape=True),
+    ):
+        found = session.scalar(select(func.min(Image.id)).where(same, cond))
+        if found is not None:
+            return found
+    return None
+
+
+def box_counts(session: Session, image_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Per image: accepted and proposed (waiting) box counts, one grouped aggregate."""
+    out = {i: {"accepted": 0, "proposed": 0} for i in image_ids}
+    if not image_ids:
+        return out
+    q = (
+        select(Box.image_id, Box.status, func.count())
+        .where(Box.image_id.in_(image_ids), Box.status.in_(("accepted", "proposed")))
+        .group_by(Box.image_id, Box.status)
+    )
+    for image_id, status, n in session.execute(q):
+        out[image_id][status] = int(n)
+    return out

@@ -7,7 +7,7 @@ forbids it).
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from labeler.store import accounts as account_queries
 from labeler.store import browsing, review
@@ -16,6 +16,7 @@ from labeler.store.queries import require
 from labeler.web.common import viewer_id, workspace
 from labeler.web.csrf import csrf_token
 from labeler.web.errors import ApiError
+from labeler.web.pages_hotkeys import load_hotkeys
 from labeler.web.params import image_filters
 from labeler.web.shapes import image_item, label_json
 
@@ -59,6 +60,7 @@ def show_dataset(dataset_id: int):
             counts=browsing.dataset_counts(s, [ds.id])[ds.id],
             images=[{**image_item(im, ds), "assignee": owners.get(im.id)} for im in rows],
             users=[a.name for a in account_queries.list_accounts(s)],
+            box_counts=browsing.box_counts(s, [im.id for im in rows]),
             states=IMAGE_STATES,
             filters={
                 "state": filters["state"] or "",
@@ -79,6 +81,8 @@ def annotate_image(image_id: int):
         im = require(s, Image, image_id)
         ds = im.dataset
         item = image_item(im, ds)
+        nav = browsing.neighbours(s, im, assignee_id=viewer_id())
+        prev = s.get(Image, nav["prev_id"]) if nav["prev_id"] is not None else None
         return render_template(
             "annotate.html",
             image={
@@ -93,5 +97,27 @@ def annotate_image(image_id: int):
             labels=[label_json(lab) for lab in ds.labels],
             csrf_token=csrf_token(),
             review=review.send_back_note(s, im),
-            **browsing.neighbours(s, im, assignee_id=viewer_id()),
+            position=browsing.image_position(s, im),
+            counts=browsing.dataset_counts(s, [ds.id])[ds.id],
+            prev_name=image_item(prev, ds)["path"] if prev is not None else None,
+            hotkeys=load_hotkeys(workspace()),
+            **nav,
         )
+
+
+@bp.get("/datasets/<int:dataset_id>/goto")
+def jump_to_image(dataset_id: int):
+    """``?to=N`` (the N-th image) or ``?to=NAME`` (a file name or part of one): the annotator."""
+    target = request.args.get("to", "").strip()
+    if not target:
+        abort(400, "to: give an image number or a file name")
+    with workspace().sessions() as s:
+        ds = require(s, Dataset, dataset_id)
+        found = (
+            browsing.image_at(s, ds.id, int(target))
+            if target.isdigit()
+            else browsing.image_named(s, ds.id, target)
+        )
+    if found is None:
+        abort(404, f"to: no image {target!r} in dataset {ds.name}")
+    return redirect(url_for("pages.annotate_image", image_id=found))

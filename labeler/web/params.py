@@ -13,17 +13,35 @@ PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
 
 
-def int_arg(name: str, *, lo: int, hi: int) -> int | None:
+def _number_arg(name: str, kind: type, lo, hi):
     raw = request.args.get(name, "").strip()
     if not raw:
         return None
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise bad_request(f"query parameter {name!r} must be an integer, got {raw!r}") from None
-    if not lo <= value <= hi:
-        raise invalid(f"query parameter {name!r} must be in [{lo}, {hi}], got {value}")
+        what = "an integer" if kind is int else "a number"
+        raise bad_request(f"query parameter {name!r} must be {what}, got {raw!r}") from None
+    if not lo <= value <= hi:  # also refuses NaN
+        raise invalid(f"query parameter {name!r} must be in [{lo}, {hi}], got {raw}")
     return value
+
+
+def int_arg(name: str, *, lo: int, hi: int) -> int | None:
+    return _number_arg(name, int, lo, hi)
+
+
+def float_arg(name: str, *, lo: float, hi: float) -> float | None:
+    return _number_arg(name, float, lo, hi)
+
+
+def choice_arg(name: str, allowed: tuple[str, ...]) -> str | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    if raw not in allowed:
+        raise invalid(f"query parameter {name!r} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
 
 
 def _flag_arg(name: str) -> bool:

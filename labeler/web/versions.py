@@ -7,6 +7,8 @@ from ``static/versions.js``) to ``/datasets/<id>/versions``, which runs
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, abort, jsonify, render_template, request, url_for
 
 from labeler.store.browsing import list_datasets
@@ -28,6 +30,17 @@ def _dataset_or_404(dataset_id: int) -> tuple[int, str]:
     with workspace().sessions() as s:
         ds = require(s, Dataset, dataset_id)
         return ds.id, ds.name
+
+
+def _default_remote() -> str | None:
+    """DVC's default remote (``core.remote`` of ``.dvc/config`` or ``config.local``), if any:
+    Push is offered only with one, instead of failing with an empty ``dvc push`` error."""
+    import configparser
+
+    root = workspace().root / ".dvc"
+    parser = configparser.ConfigParser()
+    parser.read([root / "config", root / "config.local"], encoding="utf-8")
+    return parser.get("core", "remote", fallback=None) or None
 
 
 def _versions(name: str) -> list:
@@ -57,6 +70,7 @@ def list_dataset_versions(dataset_id: int):
         versions=_versions(name),
         report=report,
         report_text=gate_text(report),
+        remote=_default_remote(),
     )
 
 
@@ -89,6 +103,12 @@ def create_dataset_version(dataset_id: int):
         raise invalid("field 'message' must say what changed in this version")
     allow = field(data, "allow_incomplete", "bool", required=False, default=False)
     push = field(data, "push", "bool", required=False, default=False)
+    if push and _default_remote() is None:
+        raise ApiError(
+            409,
+            "push: no DVC remote is configured, so nothing was created; add one with "
+            "`labeler remote add PATH_OR_URL` or untick Push",
+        )
     try:
         info, manifest = create_version(
             workspace(),
@@ -99,9 +119,18 @@ def create_dataset_version(dataset_id: int):
             lock_timeout=WEB_LOCK_TIMEOUT,
         )
     except IncompleteDataset as exc:
-        raise ApiError(409, str(exc), blockers=list(exc.report.blockers)) from exc
+        # The domain's message names the CLI flag; a web user has a checkbox instead.
+        blockers = list(exc.report.blockers)
+        detail = (
+            f"{name} is not complete ({'; '.join(blockers)}): finish it, or tick "
+            '"Version anyway" to make an incomplete version (its manifest says what is missing)'
+        )
+        raise ApiError(409, detail, blockers=blockers) from exc
     except PushFailed as exc:
-        raise ApiError(502, str(exc), tag=exc.version.tag) from exc
+        # DVC sometimes fails without a word on stderr; say so instead of "failed: ;".
+        why = "failed without saying why (is the remote reachable?);"
+        detail = re.sub(r"failed: *;", why, str(exc))
+        raise ApiError(502, detail, tag=exc.version.tag) from exc
     except VersionError as exc:
         raise ApiError(409, str(exc)) from exc
     except ValueError as exc:

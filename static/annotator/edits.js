@@ -22,6 +22,11 @@ function meta(box, data) {
 export function createEdits({ state, api, redraw }) {
   const imagePath = () => `/images/${state.image.id}`;
 
+  function started() {
+    // The server's rule (store/boxes.py): the first accepted box puts a new image in progress.
+    if (state.image.state === "new") state.image.state = "in_progress";
+  }
+
   function labelName(box) {
     const label = labelOf(state, box);
     return label ? label.name : box.label;
@@ -36,8 +41,8 @@ export function createEdits({ state, api, redraw }) {
     api.enqueue(async () => {
       const data = await api.post(`${imagePath()}/boxes`, body);
       meta(box, data); // created with the status sent: no second call to restore it
-      if (status === "accepted" && state.image.state === "new") state.image.state = "in_progress";
     });
+    if (status === "accepted") started();
   }
 
   function saveDelete(box) {
@@ -50,6 +55,7 @@ export function createEdits({ state, api, redraw }) {
   }
 
   function savePatch(box, fields) {
+    if (fields.status === "accepted") started();
     api.enqueue(async () => {
       meta(box, await api.patch(`/boxes/${box.id}`, { ...fields, version: box.version }));
     });
@@ -70,6 +76,7 @@ export function createEdits({ state, api, redraw }) {
       const body = { ids: saved.map((b) => b.id), versions: saved.map((b) => b.version), status };
       syncVersions(boxes, await api.post("/boxes/decide", body));
     });
+    if (status === "accepted") started();
   }
 
   // --- undo history --------------------------------------------------------------------
@@ -132,8 +139,45 @@ export function createEdits({ state, api, redraw }) {
     });
     removeBox(state, box); // creation().do() puts it back; keeps redo symmetric
     commit(creation(box));
-    select(state, box);
+    // Selected for its handles, but not on purpose: the next digit picks the next box's label.
+    select(state, box, { deliberate: false });
     return box;
+  }
+
+  function adoptProposal(box, rect, { labelId = state.currentLabelId } = {}) {
+    // Drawing over a proposal accepts it with the drawn geometry (and label) in one PATCH:
+    // no duplicate box, and the ranker learns "useful, adjusted" instead of a rejection.
+    const label = labelById(state, labelId);
+    if (!label) return null;
+    const before = { ...geometry(box), status: box.status, label_id: box.label_id, label: box.label };
+    const after = { ...rect, status: "accepted", label_id: label.id, label: label.name };
+    const change = (g) => () => {
+      Object.assign(box, g);
+      savePatch(box, { ...geometry(g), status: g.status, label: g.label });
+    };
+    commit({ do: change(after), undo: change(before) });
+    select(state, box, { deliberate: false });
+    return box;
+  }
+
+  function moveBoxes(boxes, dx, dy) {
+    // Arrow-key nudges: one undo step per key press, kept inside the image.
+    const W = state.image.width;
+    const H = state.image.height;
+    const commands = boxes.map((box) => {
+      const from = geometry(box);
+      const to = {
+        ...from,
+        x: Math.min(Math.max(from.x + dx, 0), W - from.w),
+        y: Math.min(Math.max(from.y + dy, 0), H - from.h),
+      };
+      const change = (g) => () => {
+        Object.assign(box, g);
+        savePatch(box, g);
+      };
+      return { do: change(to), undo: change(from) };
+    });
+    if (commands.length) commit(compound(commands));
   }
 
   function createMany(rects) {
@@ -268,6 +312,7 @@ export function createEdits({ state, api, redraw }) {
   }
 
   return {
-    createBox, createMany, deleteBoxes, setGeometry, relabel, decide, findSimilar, undo, redo,
+    createBox, createMany, adoptProposal, moveBoxes, deleteBoxes, setGeometry, relabel, decide,
+    findSimilar, undo, redo,
   };
 }

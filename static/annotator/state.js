@@ -14,11 +14,17 @@ let lastKey = 0;
 export function createState(config) {
   const labels = (config.labels || []).map((l) => ({ ...l }));
   return {
-    image: { ...config.image, state: null, version: null },
+    image: { state: null, version: null, ...config.image },
     dataset: config.dataset,
     labels,
     boxes: new Map(),
     selected: new Set(),
+    // True when the user picked the selection (click, Tab, the objects panel); a box that is
+    // selected only because it was just drawn is not relabelled by a digit (sticky label).
+    deliberate: false,
+    hiddenLabels: new Set(), // label ids hidden in the objects panel
+    lockedLabels: new Set(), // label ids whose boxes cannot be selected, moved or decided
+    hoverKey: null, // the box under the pointer in the objects panel
     currentLabelId: labels.length ? labels[0].id : null,
     threshold: 0,
     showRejected: false,
@@ -81,6 +87,7 @@ export function currentLabel(state) {
 }
 
 export function isShown(state, box) {
+  if (state.hiddenLabels.has(box.label_id)) return false;
   if (box.status === "rejected") return state.showRejected;
   if (box.status === "proposed") return (box.score ?? 1) >= state.threshold;
   return true;
@@ -94,8 +101,13 @@ export function selectedBoxes(state) {
   return [...state.selected].map((k) => state.boxes.get(k)).filter(Boolean);
 }
 
-export function select(state, box, { add = false } = {}) {
+export function isLocked(state, box) {
+  return state.lockedLabels.has(box.label_id);
+}
+
+export function select(state, box, { add = false, deliberate = true } = {}) {
   if (!add) state.selected.clear();
+  state.deliberate = deliberate;
   if (box) {
     if (add && state.selected.has(box.key)) state.selected.delete(box.key);
     else state.selected.add(box.key);
@@ -124,4 +136,27 @@ export function clampBox(state, { x, y, w, h }) {
 
 export function geometry(box) {
   return { x: box.x, y: box.y, w: box.w, h: box.h };
+}
+
+export function iou(a, b) {
+  const ix = Math.max(0, Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x));
+  const iy = Math.max(0, Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y));
+  const inter = ix * iy;
+  const union = a.w * a.h + b.w * b.h - inter;
+  return union > 0 ? inter / union : 0;
+}
+
+export function overlapping(state, rect, minIou) {
+  // The shown, unlocked proposal that best overlaps ``rect`` (IoU >= minIou), or null.
+  let best = null;
+  let bestIou = minIou;
+  for (const box of state.boxes.values()) {
+    if (box.status !== "proposed" || !isShown(state, box) || isLocked(state, box)) continue;
+    const v = iou(box, rect);
+    if (v >= bestIou) {
+      best = box;
+      bestIou = v;
+    }
+  }
+  return best;
 }

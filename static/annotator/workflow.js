@@ -5,8 +5,29 @@ import { clampBox, replaceBoxes } from "./state.js";
 
 const POLL_MS = 500;
 const JOB_FINISHED = new Set(["done", "failed", "cancelled"]);
+const FLASH_KEY = "labeler.flash";
 
-export function createWorkflow({ state, api, edits, say, refresh, pagesBase, ui }) {
+export function takeFlash(imageId) {
+  // "Marked done" survives the navigation it causes: the next page shows it once.
+  try {
+    const raw = sessionStorage.getItem(FLASH_KEY);
+    sessionStorage.removeItem(FLASH_KEY);
+    const flash = raw ? JSON.parse(raw) : null;
+    return flash && flash.to === imageId ? flash.text : null;
+  } catch {
+    return null;
+  }
+}
+
+function leaveFlash(to, text) {
+  try {
+    sessionStorage.setItem(FLASH_KEY, JSON.stringify({ to, text }));
+  } catch {
+    // Private mode: the message is simply not carried over.
+  }
+}
+
+export function createWorkflow({ state, api, edits, say, refresh, pagesBase, ui, prevName }) {
   async function load() {
     const data = await api.get(`/images/${state.image.id}`);
     replaceBoxes(state, data.boxes || []);
@@ -51,32 +72,54 @@ export function createWorkflow({ state, api, edits, say, refresh, pagesBase, ui 
     await api.idle();
     if (api.pending()) return say("Edits are not saved yet: press Retry first.", "error");
     try {
+      const wasFinished = state.image.state === "done" || state.image.state === "empty";
       const data = await api.post(`/images/${state.image.id}/state`, { state: imageState });
+      ui.finished(wasFinished);
       state.image.state = data.state;
       state.image.version = data.version;
       refresh();
-      const fresh = await api.get(`/images/${state.image.id}`);
+      const fresh = await api.get(`/images/${state.image.id}?status=accepted`);
       const next = fresh.next_unfinished_id;
-      if (next == null) return say(`Marked ${imageState}. No unfinished images left.`);
-      say(`Marked ${imageState}.`);
+      const what = imageState === "empty" ? "“no objects”" : "done";
+      const text = `Marked ${state.image.rel_path} ${what}.`;
+      if (next == null) return say(`${text} No unfinished images left.`, "persist");
+      say(text, "persist");
+      leaveFlash(next, `${text} This is the next unfinished image.`);
       go(next);
     } catch (err) {
       say(`Not marked ${imageState}: ${err.message}`, "error");
     }
   }
 
+  function clampRects(boxes) {
+    return boxes
+      .map((b) => ({ ...clampBox(state, b), label: b.label, label_id: b.label_id }))
+      .filter((r) => r.w >= 1 && r.h >= 1 && state.labels.some((l) => l.id === r.label_id));
+  }
+
+  function pasteRects(boxes) {
+    const rects = clampRects(boxes);
+    if (!rects.length) {
+      say("Nothing to paste: copy boxes (Ctrl+C) of this dataset first.");
+      return [];
+    }
+    say(`Pasted ${rects.length} box(es). Ctrl+Z undoes.`);
+    return edits.createMany(rects);
+  }
+
   async function copyPrevious() {
+    // Says what it copies and from where: the previous image by position, not the last one
+    // you worked on, and only its accepted boxes.
     const prev = state.nav.prev_id;
     if (prev == null) return say("There is no previous image to copy from.");
     try {
-      const data = await api.get(`/images/${prev}`);
-      const rects = (data.boxes || [])
-        .filter((b) => b.status === "accepted")
-        .map((b) => ({ ...clampBox(state, b), label: b.label, label_id: b.label_id }))
-        .filter((r) => r.w >= 1 && r.h >= 1);
-      if (!rects.length) return say("The previous image has no accepted boxes.");
+      const data = await api.get(`/images/${prev}?status=accepted`);
+      const name = data.path || prevName || `image ${prev}`;
+      const rects = clampRects(data.boxes || []);
+      if (!rects.length) return say(`The previous image, ${name}, has no accepted boxes: nothing copied.`);
       edits.createMany(rects);
-      say(`Copied ${rects.length} box(es) from the previous image.`);
+      const labels = [...new Set(rects.map((r) => r.label))].join(", ");
+      say(`Copied ${rects.length} accepted box(es) (${labels}) from the previous image, ${name} (${data.state.replace("_", " ")}). Ctrl+Z undoes.`, "persist");
     } catch (err) {
       say(`Copy failed: ${err.message}`, "error");
     }
@@ -112,5 +155,5 @@ export function createWorkflow({ state, api, edits, say, refresh, pagesBase, ui 
     }
   }
 
-  return { load, reloadAfter, navigate, finish, copyPrevious, propagate };
+  return { load, reloadAfter, navigate, finish, copyPrevious, pasteRects, propagate };
 }

@@ -168,3 +168,24 @@ def test_serve_behind_a_trusted_tls_proxy_sets_secure_cookies(demo_ws):
         stack.close()
         code, err = stop(proc)
     assert code == 0, err
+
+
+def test_no_task_queue_depth_warnings(caplog):
+    """One user's page load queues more requests than threads; waitress warned on each."""
+    import logging
+
+    from waitress.task import ThreadedTaskDispatcher
+
+    from labeler.commands.serve import quiet_queue_log
+
+    class Task:
+        def service(self):
+            pass
+
+    quiet_queue_log()
+    dispatcher = ThreadedTaskDispatcher()  # no threads started: every task queues
+    with caplog.at_level(logging.WARNING):
+        for _ in range(5):
+            dispatcher.add_task(Task())
+    assert not [r for r in caplog.records if "queue depth" in r.getMessage()]
+    logging.getLogger("waitress.queue").setLevel(logging.NOTSET)

@@ -88,12 +88,20 @@ class AnnotatorPage:
         x0, y0, scale = self._view()
         return (px - x0) / scale, (py - y0) / scale
 
-    def drag(self, start, end, *, button: str = "left") -> None:
+    def drag(self, start, end, *, button: str = "left", hold: str | None = None) -> None:
+        """Drag between image pixels; ``hold`` a key during it ("Alt": move a box)."""
         mouse = self.page.mouse
+        if hold:
+            self.page.keyboard.down(hold)
         mouse.move(*self.screen(*start))
         mouse.down(button=button)
         mouse.move(*self.screen(*end), steps=6)
         mouse.up(button=button)
+        if hold:
+            self.page.keyboard.up(hold)
+
+    def move_box(self, start, end) -> None:
+        self.drag(start, end, hold="Alt")
 
     def draw(self, x: float, y: float, w: float, h: float) -> None:
         self.drag((x, y), (x + w, y + h))

@@ -60,7 +60,14 @@ def test_draw_label_find_accept_reload(annotator):
     annotator.draw(*RBC)
     annotator.wait_saved()
     annotator.wait_data("box-count", "1")
-    page.keyboard.press("1")  # relabel the selected (new) box to RBC
+    page.keyboard.press("1")  # the label of the next box: the new box stays Platelets
+    annotator.wait_data("current-label", "RBC")
+    annotator.wait_saved()
+    [(_, label, *_)] = annotator.db_boxes(image)
+    assert label == "Platelets"
+    page.mouse.click(*annotator.screen(RBC[0] + 20, RBC[1] + 20))  # selected on purpose
+    annotator.wait_data("selected-deliberate", "true")
+    page.keyboard.press("1")  # relabels the box the user selected
     annotator.wait_saved()
     [(_, label, x, y, w, h, status)] = annotator.db_boxes(image)
     assert (label, status) == ("RBC", "accepted")
@@ -134,7 +141,7 @@ def test_undo_redo_create_move_resize_delete(annotator):
 
     annotator.draw(100, 100, 80, 60)
     assert geometry(settle()) == pytest.approx((100, 100, 80, 60), abs=1.5)
-    annotator.drag((140, 130), (190, 170))  # move by (+50, +40)
+    annotator.move_box((140, 130), (190, 170))  # Alt+drag moves by (+50, +40)
     assert geometry(settle()) == pytest.approx((150, 140, 80, 60), abs=1.5)
     annotator.drag((230, 200), (260, 230))  # the bottom-right handle
     assert geometry(settle()) == pytest.approx((150, 140, 110, 90), abs=1.5)
@@ -161,7 +168,7 @@ def test_undo_redo_create_move_resize_delete(annotator):
 
 
 CONFLICTS = {
-    "move": lambda a: a.drag((140, 130), (160, 150)),  # PATCH with the stale version
+    "move": lambda a: a.move_box((140, 130), (160, 150)),  # PATCH with the stale version
     "delete": lambda a: a.page.keyboard.press("Delete"),  # DELETE ?version=stale
     "accept": lambda a: a.page.keyboard.press("a"),  # POST /boxes/decide with versions
 }
@@ -422,7 +429,8 @@ def test_zoom_around_cursor_pan_and_fit(annotator):
     px, py = (round(v) for v in annotator.screen(320, 240))  # wheel positions are whole px
     under = annotator.image_at(px, py)
     page.mouse.move(px, py)
-    page.mouse.wheel(0, -400)
+    for _ in range(5):
+        page.mouse.wheel(0, -100)
     annotator.wait_until("scale", lambda v: float(v) > scale0 * 1.5)
     assert annotator.image_at(px, py) == pytest.approx(under, abs=0.5)  # cursor point fixed
 
@@ -516,7 +524,8 @@ def test_huge_image_with_1000_boxes(annotator, big_image):
     assert len(files) == 1 and files[0].endswith("?max=2048")  # the downscaled copy
     annotator.wait_data("box-count", "1000")
     # One canvas, no element per box.
-    assert page.locator(".annotator-stage *").count() == 1
+    assert page.locator(".annotator-stage canvas").count() == 1
+    assert page.locator(".annotator-stage *").count() == 2  # and the message line over it
     scale0 = annotator.num("scale")
     assert scale0 < 0.1  # the whole 10,000 px image fits the window
 
@@ -532,9 +541,9 @@ def test_huge_image_with_1000_boxes(annotator, big_image):
     x, y = (round(v) for v in annotator.screen(2_500, 2_500))
     under = annotator.image_at(x, y)
     page.mouse.move(x, y)
-    for _ in range(5):
+    for _ in range(25):
         page.mouse.wheel(0, -300)
-    annotator.wait_until("scale", lambda v: float(v) > scale0 * 9)  # all five wheel steps
+    annotator.wait_until("scale", lambda v: float(v) > scale0 * 9)  # all 25 wheel steps
     assert annotator.image_at(x, y) == pytest.approx(under, abs=1.0)  # zoomed around the cursor
     page.keyboard.press("0")
     annotator.wait_data("scale", f"{scale0:.5f}")

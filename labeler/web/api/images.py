@@ -8,11 +8,11 @@ from labeler import imagecache
 from labeler.prelabel import opening
 from labeler.store import accounts as account_queries
 from labeler.store import browsing, review
-from labeler.store.models import Dataset, Image
+from labeler.store.models import BOX_STATUSES, Dataset, Image
 from labeler.store.queries import require
 from labeler.web.common import identity, user, viewer_id, workspace
 from labeler.web.csrf import csrf_token
-from labeler.web.params import image_filters, int_arg
+from labeler.web.params import choice_arg, float_arg, image_filters, int_arg
 from labeler.web.shapes import box_json, image_item, label_json
 
 bp = Blueprint("images", __name__)
@@ -64,8 +64,8 @@ def list_dataset_images(dataset_id: int):
         return jsonify({"items": [image_item(im, ds) for im in rows], "next": nxt})
 
 
-def image_json(s, image: Image) -> dict:
-    boxes = browsing.image_boxes(s, image.id)
+def image_json(s, image: Image, **box_filters) -> dict:
+    boxes = browsing.image_boxes(s, image.id, **box_filters)
     return {
         **image_item(image, image.dataset),
         "dataset_id": image.dataset_id,
@@ -80,10 +80,19 @@ def image_json(s, image: Image) -> dict:
 @bp.get("/images/<int:image_id>")
 def show_image(image_id: int):
     """The image and its boxes; an unfinished image opened for the first time gets its
-    labels' proposals first (:func:`labeler.prelabel.opening.open_image`)."""
+    labels' proposals first (:func:`labeler.prelabel.opening.open_image`).
+
+    Optional, for the annotator's threshold slider: ``status`` (only boxes of it),
+    ``min_score`` (proposals below it left out) and ``order=review`` (best first, then top
+    to bottom, left to right; default ``id``)."""
+    box_filters = {
+        "status": choice_arg("status", BOX_STATUSES),
+        "min_score": float_arg("min_score", lo=0.0, hi=1.0),
+        "order": choice_arg("order", ("id", "review")) or "id",
+    }
     opening.open_image(workspace(), image_id=image_id, who=user())
     with workspace().sessions() as s:
-        return jsonify(image_json(s, require(s, Image, image_id)))
+        return jsonify(image_json(s, require(s, Image, image_id), **box_filters))
 
 
 def _send(path, mimetype: str):
