@@ -125,3 +125,27 @@ def jittered(
         [rng.normal(0, JITTER_CENTRE, (n, 2)), rng.normal(0, JITTER_LOG_SIZE, (n, 2))]
     )
     return apply_deltas(t, step), t
+
+
+EDGE_FEATURES = ("edge_strength", "edge_offset")
+
+
+def edge_fit(rows: np.ndarray) -> np.ndarray:
+    """``(N, 2)`` how well boxes sit on edges, from :func:`box_profiles` rows ``(N, F)``:
+    the gradient profiles' mean value at the box's four sides (over the window's mean) and
+    the mean distance, in box sizes, from each side to the strongest edge on its half."""
+    r = np.asarray(rows, np.float64).reshape(-1, FEATURE_COUNT)
+    if not len(r):
+        return np.zeros((0, 2))
+    inner = SIZE * (WINDOW - 1) / 2 / WINDOW  # where a box side falls in its window
+    sides = np.array([inner, SIZE - 1 - inner])
+    span = SIZE - 2 * inner
+    strength, offset = np.zeros(len(r)), np.zeros(len(r))
+    half = SIZE // 2
+    for prof in (r[:, :SIZE], r[:, SIZE : 2 * SIZE]):
+        idx = np.arange(SIZE, dtype=np.float64)
+        for lo, hi, side in ((0, half, sides[0]), (half, SIZE, sides[1])):
+            strength += np.array([np.interp(side, idx, row) for row in prof]) / 4
+            peak = lo + np.argmax(prof[:, lo:hi], axis=1)
+            offset += np.abs(peak - side) / span / 4
+    return np.column_stack([strength, offset])

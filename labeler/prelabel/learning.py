@@ -32,8 +32,8 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from labeler.matching import FEATURE_NAMES, MATCHER_VERSION, Candidates, iou_matrix
-from labeler.ranking import Ranker, choose
+from labeler.matching import MATCHER_VERSION, Candidates, iou_matrix
+from labeler.ranking import RANK_FEATURES, Ranker, choose
 from labeler.ranking.ranker import MAX_ROWS
 from labeler.store.models import Box, Candidate, Image, LabelClass, RankerState, utcnow
 
@@ -165,7 +165,7 @@ def _training_rows(session: Session, label_id: int, limit: int) -> list[tuple]:
             .limit(limit)
         ).all()
     rows.sort(key=lambda r: r[0])
-    good = [(f, o) for _, f, o in rows if isinstance(f, list) and len(f) == len(FEATURE_NAMES)]
+    good = [(f, o) for _, f, o in rows if isinstance(f, list) and len(f) == len(RANK_FEATURES)]
     return good[-limit:]
 
 

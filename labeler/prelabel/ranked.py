@@ -69,6 +69,21 @@ class LabelModels:
         return repr([parts, None if self.boxfit is None else self.boxfit.to_dict()])
 
 
+EDGE_TOP = 150  # candidates (best matcher score first) whose edge fit is measured
+
+
+def with_edge_fit(cands: Candidates, planes: Callable[[], Planes]) -> Candidates:
+    """``cands`` with the rankers' edge columns (:func:`labeler.matching.profiles.edge_fit`)
+    appended; past the :data:`EDGE_TOP` best, a weak fit (they are rarely shown)."""
+    n = len(cands)
+    extra = np.tile([0.0, 0.5], (n, 1))
+    top = np.argsort(-cands.scores, kind="stable")[:EDGE_TOP]
+    if len(top):
+        extra[top] = profiles.edge_fit(profiles.box_profiles(planes(), cands.boxes[top]))
+    features = np.column_stack([cands.features.reshape(n, -1), extra])
+    return Candidates(cands.boxes, cands.scores, cands.labels, features)
+
+
 @dataclass(frozen=True, eq=False)
 class Ranked:
     """One label's candidates after ranking: ``cands`` (tightened where it helped), their
@@ -91,10 +106,11 @@ def rank_label(
     """Rank one label's candidates ``cands`` and choose the ones to show.
 
     ``blocked`` says which candidates a staying box rules out; ``planes`` gives the image's
-    profile planes (called only when the label has a regressor: computing them costs a few
-    ms); ``already_shown`` of the label's proposals on the image count against the per-image
-    cap; ``min_score`` (calibrated, 0..1) cuts further when given.
+    profile planes (for the edge fit and the regressor; the caller computes them once per
+    image); ``already_shown`` of the label's proposals on the image count against the
+    per-image cap; ``min_score`` (calibrated, 0..1) cuts further when given.
     """
+    cands = with_edge_fit(cands, planes)
     p, p_useful = learning.score((models.accepted, models.useful), cands.features)
     ok = ~blocked(cands)
     if models.boxfit is not None and len(cands):

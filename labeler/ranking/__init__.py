@@ -13,11 +13,12 @@ Depends on numpy, scikit-learn and :mod:`labeler.matching` only.
 
 from __future__ import annotations
 
-from labeler.ranking.ranker import MIN_EACH, RANKER_VERSION, Ranker, prior
+from labeler.ranking.ranker import MIN_EACH, RANK_FEATURES, RANKER_VERSION, Ranker, prior
 from labeler.ranking.select import choose, descriptors, diverse_subset, threshold
 
 __all__ = [
     "MIN_EACH",
+    "RANK_FEATURES",
     "RANKER_VERSION",
     "Ranker",
     "choose",

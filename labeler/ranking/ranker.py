@@ -29,8 +29,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from labeler.matching import FEATURE_NAMES, MATCHER_VERSION
+from labeler.matching.profiles import EDGE_FEATURES
 
-RANKER_VERSION = 1
+RANKER_VERSION = 2
+# The matcher's features, then how well the box sits on edges (labeler.matching.profiles).
+RANK_FEATURES = (*FEATURE_NAMES, *EDGE_FEATURES)
 MIN_EACH = 8
 # Training rows kept for refits per label: the newest win (the annotator's
 # standard and the bank drift as a dataset is labelled).
@@ -60,7 +63,7 @@ def _prior_rows(x: np.ndarray) -> np.ndarray:
     exemplar cut by the image edge, away from that edge: likely a half-box)
     has its odds divided by :data:`PARTIAL_ODDS` until decisions say otherwise."""
     p = prior(x[:, 0])
-    if x.shape[1] == len(FEATURE_NAMES):
+    if x.shape[1] >= len(FEATURE_NAMES):
         part = x[:, PARTIAL_COL] > 0.5
         odds = p / np.maximum(1 - p, 1e-9)
         p = np.where(part, odds / PARTIAL_ODDS / (1 + odds / PARTIAL_ODDS), p)
@@ -158,7 +161,7 @@ class Ranker:
         return {
             "ranker_version": RANKER_VERSION,
             "matcher_version": self.matcher_version,
-            "features": list(FEATURE_NAMES),
+            "features": list(RANK_FEATURES),
             "n_pos": self.n_pos,
             "n_neg": self.n_neg,
             "expected_pos": self.expected_pos,
@@ -175,7 +178,7 @@ class Ranker:
         if (
             state.get("ranker_version") != RANKER_VERSION
             or state.get("matcher_version") != MATCHER_VERSION
-            or state.get("features") != list(FEATURE_NAMES)
+            or state.get("features") != list(RANK_FEATURES)
         ):
             return cls.prior()
 

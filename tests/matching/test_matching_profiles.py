@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from labeler.matching import profiles
 from labeler.matching.geometry import iou_pairs
 from labeler.matching.profiles import (
     FEATURE_COUNT,
@@ -43,3 +44,27 @@ def test_profiles_tell_a_misplaced_box_more_than_an_object_size():
 
     small, big, misplaced = disc(20), disc(60), disc(60, shift=0.25)
     assert np.abs(small - big).mean() < 0.5 * np.abs(big - misplaced).mean()
+
+
+@pytest.mark.parametrize(
+    ("box", "on_edges"),
+    [
+        ((100.0, 80.0, 60.0, 40.0), True),  # exactly the object
+        ((109.0, 80.0, 60.0, 40.0), False),  # shifted by 15% of its width
+        ((88.0, 72.0, 84.0, 56.0), False),  # 1.4 times too big
+        ((94.0, 86.0, 48.0, 28.0), False),  # 0.8 times too small
+    ],
+)
+def test_edge_fit_is_best_for_a_box_on_the_objects_edges(box, on_edges):
+    """Strength at the box's sides is highest and the nearest strong edge is closest when
+    the box is the object: what a loose box lacks, which the rankers can now see."""
+    image = np.full((240, 320), 40, np.uint8)
+    image[80:120, 100:160] = 200
+    planes = profiles.planes(image)
+    exact = profiles.edge_fit(profiles.box_profiles(planes, np.array([(100.0, 80.0, 60.0, 40.0)])))
+    got = profiles.edge_fit(profiles.box_profiles(planes, np.array([box])))
+    assert got.shape == (1, 2)
+    if on_edges:
+        assert got[0, 1] < 0.05
+    else:
+        assert got[0, 0] < exact[0, 0] and got[0, 1] > exact[0, 1]

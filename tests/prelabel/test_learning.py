@@ -6,15 +6,17 @@ import numpy as np
 import pytest
 from sqlalchemy import inspect, select
 
-from labeler.matching import FEATURE_NAMES, MATCHER_VERSION, Candidates
+from labeler.matching import MATCHER_VERSION, Candidates
+from labeler.matching.profiles import planes
 from labeler.prelabel import learning
 from labeler.prelabel.bank import bank_exemplar_boxes
-from labeler.ranking import Ranker
+from labeler.prelabel.ranked import with_edge_fit
+from labeler.ranking import RANK_FEATURES, Ranker
 from labeler.store import Box, Dataset, Image, make_engine, migrate
 from labeler.store.models import Candidate, RankerState
 from labeler.store.queries import ensure_labels
 
-F = len(FEATURE_NAMES)
+F = len(RANK_FEATURES)
 
 
 @pytest.fixture
@@ -218,6 +220,7 @@ def test_on_the_demo_real_candidates_learn_and_the_bank_spreads(demo_ws):
         for img in images:
             target = read_image(demo_ws.root / img.path)
             c = matcher.candidates(target, min_score=learning.MIN_SCORE).of_label("RBC")
+            c = with_edge_fit(c, lambda target=target: planes(target))  # the rankers' columns
             p, pu = learning.score(learning.rankers(s, dataset_id=ds.id, label_id=rbc.id),
                                    c.features)  # fmt: skip
             shown = learning.select_shown(p, p_useful=pu)
