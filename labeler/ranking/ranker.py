@@ -2,8 +2,10 @@
 
 A :class:`Ranker` learns, for one label of one dataset, how likely the
 annotator is to accept a candidate of :meth:`labeler.matching.Matcher.candidates`
-from its feature row (:data:`labeler.matching.FEATURE_NAMES`). It has three
-stages, by how much it has seen:
+from its feature row (:data:`RANK_FEATURES`: the matcher's
+:data:`labeler.matching.FEATURE_NAMES`, then how well the box sits on the image's edges,
+:func:`labeler.matching.profiles.edge_fit`, which tells a tight box from a loose one). It has
+three stages, by how much it has seen:
 
 1. no decisions: :func:`prior` of the matcher score, a fixed and
    conservative map (0.5 -> 0.05, 0.75 -> 0.5, 0.9 -> 0.86), with the odds
@@ -76,7 +78,7 @@ class Ranker:
 
     Build with :meth:`Ranker.prior` then :meth:`update`, or :meth:`fit`;
     restore with :meth:`from_dict`. Feature rows are ``(N, F)`` with
-    ``F = len(FEATURE_NAMES)`` columns in that order; column 0 is the score.
+    ``F = len(RANK_FEATURES)`` columns in that order; column 0 is the score.
     """
 
     n_pos: int = 0

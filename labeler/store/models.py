@@ -212,7 +212,7 @@ CANDIDATE_OUTCOMES = ("accepted", "useful", "rejected")
 class Candidate(Base):
     """One matcher candidate of one image and label, shown to the annotator or not.
 
-    ``features`` is its row of :data:`labeler.matching.FEATURE_NAMES` under
+    ``features`` is its row of :data:`labeler.ranking.RANK_FEATURES` under
     ``matcher_version``. ``outcome`` is ``None`` until the image is done, then what the
     annotator's final boxes make of it (:mod:`labeler.prelabel.learning`): the training
     rows of the label's re-rankers.
