@@ -74,7 +74,10 @@ def _check_origin() -> None:
         return  # scripts and the simulator send neither; the CSRF token still applies
     name = "" if sent == "null" else (urlsplit(sent).hostname or "").lower()
     same = sent != "null" and urlsplit(sent).netloc.lower() == request.host.lower()
-    if not same and name not in current_app.config["ALLOWED_HOSTS"]:
+    # Another port on loopback is another site (any local dev server); a name given with
+    # --allowed-host is ours even when a reverse proxy rewrote the Host header.
+    named = name not in LOOPBACK_NAMES and name in current_app.config["ALLOWED_HOSTS"]
+    if not (same or named):
         raise ApiError(
             403,
             f"{source} {sent[:100]!r} is another site: writes are accepted only from pages "
