@@ -22,6 +22,17 @@ def quiet_queue_log() -> None:
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
+def log_requests() -> None:
+    """One JSON line per request on stderr (:mod:`labeler.web.ops`): method, path, status,
+    ms, user; journald or a log shipper takes it from there."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log = logging.getLogger("labeler.requests")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option(
@@ -62,6 +73,7 @@ def serve(
     hosts = allowed_hosts(bound=host, extra=allowed)
     app = create_app({"WORKSPACE": ws, "ALLOWED_HOSTS": hosts})
     quiet_queue_log()
+    log_requests()
     try:
         proxy = {} if trusted_proxy is None else {
             "trusted_proxy": trusted_proxy,

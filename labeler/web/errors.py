@@ -180,8 +180,9 @@ def field(
 
 
 def _is_api() -> bool:
-    """JSON errors: the API, and JSON posts from pages (``static/versions.js``)."""
-    return request.path.startswith("/api/") or request.is_json
+    """JSON errors: the API, ``/metrics`` (a scraper, not a browser: 401, no login page)
+    and JSON posts from pages (``static/versions.js``)."""
+    return request.path.startswith("/api/") or request.path == "/metrics" or request.is_json
 
 
 def domain_status(exc: Exception) -> int:

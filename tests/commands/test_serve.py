@@ -99,7 +99,7 @@ def test_serve_on_a_public_address_with_accounts_needs_a_login(demo_ws):
         assert url.startswith("http://0.0.0.0:")
         local = url.replace("0.0.0.0", "127.0.0.1")
         with urllib.request.urlopen(local + "healthz", timeout=10) as resp:
-            assert json.load(resp) == {"ok": True}
+            assert json.load(resp)["ok"] is True
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(local + "api/v1/datasets", timeout=10)
         assert refused.value.code == 401
