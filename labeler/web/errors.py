@@ -168,7 +168,9 @@ def field(
         return default
     value = data[name]
     ok = isinstance(value, _TYPES[kind]) and (kind == "bool" or not isinstance(value, bool))
-    if isinstance(value, OutOfRange) or (ok and isinstance(value, int) and not is_id(value)):
+    if isinstance(value, OutOfRange) or (
+        ok and kind != "bool" and isinstance(value, int) and not is_id(value)
+    ):
         raise invalid(
             f"field {name!r} is out of range (integers must be below 2^63), got {value!r}"
         )
