@@ -22,6 +22,17 @@ def quiet_queue_log() -> None:
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
+def log_requests() -> None:
+    """One JSON line per request on stderr (:mod:`labeler.web.ops`): method, path, status,
+    ms, user; journald or a log shipper takes it from there."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log = logging.getLogger("labeler.requests")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option(
@@ -37,13 +48,21 @@ def quiet_queue_log() -> None:
     help="A TLS reverse proxy at ADDR: its X-Forwarded-Proto/-For headers are believed "
     "(the session cookie is then Secure over HTTPS).",
 )  # fmt: skip
+@click.option(
+    "--allowed-host", "allowed", metavar="NAME", multiple=True,
+    help="Another Host name the server answers to (its public name behind a reverse "
+    "proxy); repeatable. Other names get 400 (DNS rebinding).",
+)  # fmt: skip
 @pass_workspace
-def serve(ws, host: str, port: int, threads: int, trusted_proxy: str | None) -> None:
+def serve(
+    ws, host: str, port: int, threads: int, trusted_proxy: str | None, allowed: tuple[str, ...]
+) -> None:
     """Serve the workspace's annotation UI at http://HOST:PORT/ (loopback only by default)."""
     from waitress.server import create_server
 
     from labeler.accounts import has_accounts
     from labeler.web import create_app
+    from labeler.web.guard import allowed_hosts
 
     if not _is_loopback(host) and not has_accounts(ws):
         raise click.ClickException(
@@ -51,8 +70,10 @@ def serve(ws, host: str, port: int, threads: int, trusted_proxy: str | None) -> 
             "who reaches it could edit the labels. Add one first with `labeler user add NAME "
             "--role admin` (then log in at /login), or serve on 127.0.0.1."
         )
-    app = create_app({"WORKSPACE": ws})
+    hosts = allowed_hosts(bound=host, extra=allowed)
+    app = create_app({"WORKSPACE": ws, "ALLOWED_HOSTS": hosts})
     quiet_queue_log()
+    log_requests()
     try:
         proxy = {} if trusted_proxy is None else {
             "trusted_proxy": trusted_proxy,

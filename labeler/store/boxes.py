@@ -74,11 +74,23 @@ def _geometry(image: Image, x, y, w, h) -> dict[str, float]:
     return {"x": x, "y": y, "w": w, "h": h}
 
 
-def _start(image: Image, who: str) -> None:
-    """The first accepted box puts a new image in progress."""
-    if image.state == "new":
-        image.state = "in_progress"
-        image.updated_by = who
+def _start(session: Session, image: Image, who: str) -> None:
+    """The first accepted box puts a new image in progress.
+
+    A conditional UPDATE, not an ORM change: the ORM would check the image's ``version``,
+    and of 20 simultaneous first boxes on one new image all but the first would then fail
+    with a conflict the client never asked for (it sent no image version)."""
+    if image.state != "new":
+        return
+    stmt = (
+        update(Image)
+        .where(Image.id == image.id, Image.state == "new")
+        .values(state="in_progress", updated_by=who, updated_at=utcnow(),
+                version=Image.version + 1)
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    session.execute(stmt)
+    session.expire(image, ["state", "updated_by", "updated_at", "version"])
 
 
 def create_box(
@@ -112,9 +124,9 @@ def create_box(
         decided_by=None if status == "proposed" else who,
     )
     session.add(box)
-    if box.status == "accepted":
-        _start(image, who)
     session.flush()
+    if box.status == "accepted":
+        _start(session, image, who)
     session.refresh(box)
     return box
 
@@ -171,7 +183,7 @@ def patch_box(
         values["score"] = _score(score)
     _guarded_update(session, box, version, values, who)
     if values["status"] == "accepted":
-        _start(image, who)
+        _start(session, image, who)
     session.flush()
     return session.get(Box, box_id)
 
@@ -213,7 +225,7 @@ def decide_boxes(
         decided = {"decided_by": who} if status in DECIDED else {"decided_by": None}
         _guarded_update(session, box, version, {"status": status, **decided}, who)
         if status == "accepted":
-            _start(box.image, who)
+            _start(session, box.image, who)
         if i % 500 == 499:  # bounded memory for the pending image-state changes
             session.flush()
     session.flush()

@@ -1,7 +1,8 @@
 """The web server: ``create_app`` builds the Flask app for one workspace.
 
 Blueprints: ``api`` (``/api/v1``, JSON, one nested blueprint per resource), ``pages``,
-``completeness``, ``versions`` and ``team`` (HTML), ``auth`` (login, logout, healthz);
+``completeness``, ``versions`` and ``team`` (HTML), ``auth`` (login, logout), ``ops``
+(``/healthz``, ``/metrics``, request logs: :mod:`labeler.web.ops`);
 :mod:`labeler.web.auth` checks who asks and what their role allows. ``static/`` and
 ``templates/`` live at the repository's top level; an installed Labeler finds
 them under ``<prefix>/share/labeler/``.
@@ -75,7 +76,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         :class:`~labeler.workspace.Workspace` (default: found from
         ``$LABELER_WORKSPACE`` or the current directory). ``MAX_CONTENT_LENGTH``
         defaults to 1 MB; ``SECRET_KEY`` to a random key kept in
-        ``.labeler/secret_key``.
+        ``.labeler/secret_key``; ``ALLOWED_HOSTS`` (the ``Host`` names served, see
+        :mod:`labeler.web.guard`) to the loopback names.
     """
     from labeler.prelabel.feedback import Learner
     from labeler.prelabel.propagate import JobRunner
@@ -83,6 +85,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from labeler.web.auth import init_auth
     from labeler.web.csrf import init_csrf
     from labeler.web.errors import register_error_handlers
+    from labeler.web.guard import init_guard
+    from labeler.web.ops import init_ops
 
     config = dict(config or {})
     ws = config.pop("WORKSPACE", None)
@@ -111,6 +115,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["labeler.learner"] = Learner(ws)
 
     register_error_handlers(app)
+    init_ops(app)  # first: every request, refused or not, is timed and logged
+    init_guard(app)  # first: a rebinding Host or a foreign Origin meets nothing else
     init_auth(app)  # before CSRF: a bearer-token request needs no CSRF token
     init_csrf(app)
     app.after_request(_security_headers)

@@ -26,7 +26,7 @@ from labeler.store import boxes as box_writes
 from labeler.web.common import USER_HEADER, identity, workspace
 from labeler.web.errors import Unauthenticated, bad_request
 
-PUBLIC = {"auth.show_login", "auth.log_in", "auth.show_health", "static"}
+PUBLIC = {"auth.show_login", "auth.log_in", "ops.show_health", "static"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 ENDPOINT_ACTIONS: dict[str, Action] = {
@@ -50,6 +50,7 @@ ENDPOINT_ACTIONS: dict[str, Action] = {
     "team.show_team": "review",
     "team.show_review_queue": "review",
     "auth.log_out": "view",
+    "ops.show_metrics": "manage_users",  # admins: it names datasets, labels and users
 }
 
 

@@ -6,16 +6,19 @@ an HTML error page. ``error`` is a stable machine-readable code:
 
 =====  ====================  ===============================================
  400   ``bad_request``       malformed JSON, missing field, wrong type
+ 400   ``bad_host``          a ``Host`` this server does not answer to (DNS rebinding)
  401   ``unauthorized``      no login or API token (once the workspace has accounts)
  403   ``csrf``              missing or wrong ``X-CSRF-Token``
+ 403   ``foreign_origin``    a write whose ``Origin``/``Referer`` is another site
  403   ``forbidden``         the role may not do this; ``role_needed`` names the least
                              role that may, ``role`` is the caller's
  404   ``not_found``         unknown id or route
  405   ``method_not_allowed``
  409   ``conflict``          stale ``version``; the body has ``current``
  413   ``too_large``         body over ``MAX_CONTENT_LENGTH``
- 422   ``invalid``           well-formed but invalid values
+ 422   ``invalid``           well-formed but invalid values (also integers past 2^63)
  500   ``internal``
+ 507   ``disk_full``         the database's disk is full; nothing was saved
 =====  ====================  ===============================================
 
 The store raises domain errors (:mod:`labeler.store.queries`): ``NotFound`` is 404,
@@ -38,6 +41,7 @@ from werkzeug.exceptions import Forbidden as HTTPForbidden
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
 from labeler.accounts import Forbidden
+from labeler.store.db import is_disk_full
 from labeler.store.models import Box, Image
 from labeler.store.queries import Conflict, InvalidInput, NotFound, StaleRow, UnknownLabel
 
@@ -53,7 +57,10 @@ CODES = {
     413: "too_large",
     422: "invalid",
     500: "internal",
+    507: "disk_full",
 }
+MAX_ID = 2**63 - 1  # the database's integers are signed 64-bit
+_MAX_DIGITS = 19  # longer integer literals are not parsed at all (CPython refuses 4,300+)
 
 
 class Unauthenticated(Exception):
@@ -93,6 +100,28 @@ class _NonFinite(ValueError):
     pass
 
 
+class OutOfRange:
+    """An integer literal too long for the database: kept as its first digits, so that
+    :func:`field` can name the field, and never an ``int`` (no type check takes it)."""
+
+    def __init__(self, digits: str) -> None:
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"{self.digits[:12]}... ({len(self.digits)} digits)"
+
+
+def _parse_int(digits: str) -> int | OutOfRange:
+    if len(digits.lstrip("-")) > _MAX_DIGITS:
+        return OutOfRange(digits)
+    return int(digits)
+
+
+def is_id(value: Any) -> bool:
+    """An integer the database can store (ids, versions)."""
+    return isinstance(value, int) and not isinstance(value, bool) and -MAX_ID <= value <= MAX_ID
+
+
 def _reject_constant(name: str) -> float:
     # Python's json accepts NaN/Infinity literals that no JSON client should send.
     raise _NonFinite(name)
@@ -104,9 +133,11 @@ def json_body() -> dict[str, Any]:
     if not raw.strip():
         raise bad_request("request body must be a JSON object, got an empty body")
     try:
-        data = json.loads(raw, parse_constant=_reject_constant)
+        data = json.loads(raw, parse_constant=_reject_constant, parse_int=_parse_int)
     except _NonFinite as exc:
         raise invalid(f"non-finite number {exc} in JSON body") from None
+    except RecursionError:
+        raise bad_request("malformed JSON body: nested too deep") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise bad_request(f"malformed JSON body: {exc}") from None
     if not isinstance(data, dict):
@@ -137,6 +168,12 @@ def field(
         return default
     value = data[name]
     ok = isinstance(value, _TYPES[kind]) and (kind == "bool" or not isinstance(value, bool))
+    if isinstance(value, OutOfRange) or (
+        ok and kind != "bool" and isinstance(value, int) and not is_id(value)
+    ):
+        raise invalid(
+            f"field {name!r} is out of range (integers must be below 2^63), got {value!r}"
+        )
     if not ok:
         raise bad_request(f"field {name!r} must be a {kind}, got {json.dumps(value)[:80]}")
     if kind == "number" and not math.isfinite(value):
@@ -145,8 +182,9 @@ def field(
 
 
 def _is_api() -> bool:
-    """JSON errors: the API, and JSON posts from pages (``static/versions.js``)."""
-    return request.path.startswith("/api/") or request.is_json
+    """JSON errors: the API, ``/metrics`` (a scraper, not a browser: 401, no login page)
+    and JSON posts from pages (``static/versions.js``)."""
+    return request.path.startswith("/api/") or request.path == "/metrics" or request.is_json
 
 
 def domain_status(exc: Exception) -> int:
@@ -214,6 +252,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        if is_disk_full(exc):  # the transaction rolled back: nothing was saved
+            log.error("database disk full on %s %s: %s", request.method, request.path, exc)
+            return error_response(
+                507, "the database's disk is full: nothing was saved; free space and retry"
+            )
         log.exception("unhandled error on %s %s", request.method, request.path)
         if not _is_api():
             return Response("Internal server error", status=500, mimetype="text/plain")

@@ -1,4 +1,4 @@
-"""Log in, log out, and ``/healthz``.
+"""Log in and log out.
 
 The login page is a plain form (no script); its POST carries the session's CSRF token as
 a form field. A successful login starts a new session (a cookie set before the login,
@@ -7,7 +7,7 @@ perhaps by someone else, is never promoted) with a new CSRF token.
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 
 from labeler import accounts
 from labeler.web.common import workspace
@@ -22,11 +22,6 @@ def _next_url() -> str:
     if not target.startswith("/") or target.startswith("//") or "\\" in target:
         return url_for("pages.list_datasets")
     return target
-
-
-@bp.get("/healthz")
-def show_health():
-    return jsonify({"ok": True})
 
 
 @bp.get("/login")

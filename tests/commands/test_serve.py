@@ -99,7 +99,7 @@ def test_serve_on_a_public_address_with_accounts_needs_a_login(demo_ws):
         assert url.startswith("http://0.0.0.0:")
         local = url.replace("0.0.0.0", "127.0.0.1")
         with urllib.request.urlopen(local + "healthz", timeout=10) as resp:
-            assert json.load(resp) == {"ok": True}
+            assert json.load(resp)["ok"] is True
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(local + "api/v1/datasets", timeout=10)
         assert refused.value.code == 401
@@ -189,3 +189,27 @@ def test_no_task_queue_depth_warnings(caplog):
             dispatcher.add_task(Task())
     assert not [r for r in caplog.records if "queue depth" in r.getMessage()]
     logging.getLogger("waitress.queue").setLevel(logging.NOTSET)
+
+
+def test_serve_answers_only_its_hosts_and_logs_each_request(demo_ws):
+    """``--allowed-host`` adds a name; any other ``Host`` is 400 (DNS rebinding); each
+    request is one JSON line on stderr."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    proc, url = start(demo_ws.root, "--allowed-host", "labeler.example.org")
+    port = urlsplit(url).port
+    statuses = {}
+    try:
+        for host in ("labeler.example.org", "rebind.attacker.example", f"127.0.0.1:{port}"):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", "/api/v1/session", headers={"Host": host})
+            statuses[host] = conn.getresponse().status
+            conn.close()
+    finally:
+        code, err = stop(proc)
+    assert code == 0, err
+    assert list(statuses.values()) == [200, 400, 200]
+    lines = [json.loads(x) for x in err.splitlines() if x.startswith("{")]
+    assert [(x["path"], x["status"]) for x in lines] == [("/api/v1/session", s)
+                                                        for s in (200, 400, 200)]  # fmt: skip

@@ -15,7 +15,7 @@ from labeler.store.models import Box, Image
 from labeler.store.queries import require
 from labeler.web.auth import check_images
 from labeler.web.common import identity, user, workspace
-from labeler.web.errors import bad_request, field, json_body
+from labeler.web.errors import bad_request, field, is_id, json_body
 from labeler.web.shapes import box_json, image_state_json
 
 bp = Blueprint("boxes", __name__)
@@ -89,6 +89,8 @@ def delete_box(box_id: int):
         version = None if raw is None else int(raw)
     except (TypeError, ValueError):
         raise bad_request(f"version must be an integer, got {raw!r}") from None
+    if version is not None and not is_id(version):
+        raise bad_request(f"version must be an integer below 2^63, got {raw!r}")
     with workspace().sessions.begin() as s:
         gone = box_json(require(s, Box, box_id))
         boxes.delete_box(s, box_id=box_id, version=version)
@@ -99,17 +101,11 @@ def delete_box(box_id: int):
 def decide_boxes():
     data = json_body()
     ids = field(data, "ids", "list")
-    if (
-        not ids
-        or len(ids) > MAX_DECIDE
-        or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
-    ):
+    if not ids or len(ids) > MAX_DECIDE or not all(is_id(i) for i in ids):
         raise bad_request(f"ids must be a list of 1 to {MAX_DECIDE} integer box ids")
     status = field(data, "status", "str")
     versions = field(data, "versions", "list", required=False)
-    if versions is not None and (
-        len(versions) != len(ids) or not all(isinstance(v, int) for v in versions)
-    ):
+    if versions is not None and (len(versions) != len(ids) or not all(is_id(v) for v in versions)):
         raise bad_request("versions must be a list of integers, one per id")
     with workspace().sessions.begin() as s:
         check_images(boxes.image_ids_of(s, ids), write=True)

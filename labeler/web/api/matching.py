@@ -13,7 +13,7 @@ from labeler.store import jobs
 from labeler.store.models import Job
 from labeler.store.queries import require
 from labeler.web.common import user, workspace
-from labeler.web.errors import ApiError, field, json_body
+from labeler.web.errors import ApiError, field, is_id, json_body
 from labeler.web.shapes import box_json
 
 bp = Blueprint("matching", __name__)
@@ -23,7 +23,7 @@ def _exemplar_args(data: dict, *, default_image: bool) -> dict:
     """``box_ids`` and ``exemplars`` type-checked (400); the store checks what they name."""
     box_ids = field(data, "box_ids", "list", required=False, default=[])
     for box_id in box_ids:
-        if isinstance(box_id, bool) or not isinstance(box_id, int):
+        if not is_id(box_id):
             raise ApiError(400, f"box_ids must be integers, got {box_id!r}")
     exemplars = []
     for i, ex in enumerate(field(data, "exemplars", "list", required=False, default=[])):
