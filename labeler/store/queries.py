@@ -155,7 +155,9 @@ INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
 def _label_name(name: str) -> str:
     """The one rule for label names (ingest, CLI, web): 1-200 visible characters."""
     name = name.strip()
-    if not name or len(name) > MAX_LABEL_NAME:
+    if not name:
+        raise InvalidInput("label names must not be empty")
+    if len(name) > MAX_LABEL_NAME:
         raise InvalidInput(
             f"label name must be 1-{MAX_LABEL_NAME} printable characters, got {name!r}"
         )

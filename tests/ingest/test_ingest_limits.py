@@ -201,3 +201,17 @@ def _wait_for(path: Path, proc: subprocess.Popen) -> None:
         assert proc.poll() is None, proc.stderr.read().decode()
         assert time.monotonic() < deadline, "the first ingest never reached its pause point"
         time.sleep(0.05)
+
+
+def test_cli_ingest_refuses_a_label_with_a_bidi_override(empty_ws, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.png").write_bytes(encode(".png", 8, 8))
+    args = ["ingest", str(src), "-d", "cells", "--labels", "RBC,\u202egnp.exe", "-q"]
+    result = CliRunner().invoke(cli, [*args, "-w", str(empty_ws.root)])
+    assert result.exit_code == 1
+    assert "Error: label name '\\u202egnp.exe' contains" in result.output
+    assert "U+202E (RIGHT-TO-LEFT OVERRIDE)" in result.output
+    assert "Traceback" not in result.output
+    with empty_ws.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Image)) == 0
