@@ -28,6 +28,7 @@ from PIL import Image
 
 from labeler.imageio import ImageReadError, decode_pixels, read_header
 from labeler.ingest.spool import discard, spool_path
+from labeler.lifeline import die_with_parent
 
 PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "tiff": "TIFF", "bmp": "BMP", "webp": "WEBP"}
 
@@ -163,6 +164,8 @@ def check_chunk(tasks: list[Task], max_pixels: int) -> list[Checked]:
 
 
 def init_worker() -> None:
-    """One OpenCV thread per worker process: the pool already uses every core."""
+    """One OpenCV thread per worker process (the pool already uses every core); the worker
+    exits with the parent (:mod:`labeler.lifeline`). Pool initializer only."""
+    die_with_parent()
     cv2.setNumThreads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
