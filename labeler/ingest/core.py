@@ -21,7 +21,6 @@ import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
 from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
@@ -31,6 +30,7 @@ from sqlalchemy import insert, select
 from labeler import testhooks
 from labeler.ingest.check import Checked, Task, check_chunk, init_worker
 from labeler.ingest.lock import dataset_lock
+from labeler.ingest.report import IngestReport
 from labeler.ingest.sources import Entry, open_source
 from labeler.ingest.spool import Budget, Limits, Refused, discard, spool
 from labeler.progress import progress as progress_bar
@@ -46,34 +46,6 @@ UNPACK_ERRORS = (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSE
 MIN_FILES_PER_WORKER = 100  # below this a pool costs more to start than it saves
 MAX_PATH = 1024  # Image.path column width
 DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-
-
-@dataclass(frozen=True)
-class IngestReport:
-    """What one ingest run did. ``rejected``, ``duplicate_of`` and ``notes`` (accepted with a
-    remark: only the first frame of an animation kept) list ``(path, why)``."""
-
-    dataset: str
-    ingested: int = 0
-    duplicates: int = 0
-    skipped_existing: int = 0
-    rejected: list[tuple[str, str]] = field(default_factory=list)
-    duplicate_of: list[tuple[str, str]] = field(default_factory=list)
-    ignored: int = 0
-    notes: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when the dataset now holds every image the source had to offer."""
-        return self.ingested + self.skipped_existing + self.duplicates > 0
-
-    def summary(self) -> str:
-        return (
-            f"dataset {self.dataset!r}: ingested {self.ingested}, "
-            f"already in {self.skipped_existing}, duplicates {self.duplicates}, "
-            f"rejected {len(self.rejected)}"
-            + (f", ignored {self.ignored} hidden" if self.ignored else "")
-        )
 
 
 def check_dataset_name(name: str) -> str:
