@@ -11,6 +11,10 @@ make the run kill itself at a known point instead, as a crash would (SIGKILL, no
     ``labeler version create`` dies when it has finished STEP, a step it logs (the first words
     of ``snapshot (exports, manifest)``, ``dvc add``, ``completeness gate``...): ``snapshot``
     dies with the new snapshot written to the scratch folder but not yet swapped in.
+``LABELER_TEST_PAUSE=STEP:FILE``
+    at STEP (``ingest flush``: files moved in, rows not yet committed) the run creates
+    ``FILE.reached`` and waits until FILE exists: a second process can be started while the
+    first is known to be at that point, without guessing how long to sleep.
 ``LABELER_TEST_DVC_CRASH=1``
     every DVC command Labeler runs goes through this module (``python -m labeler.testhooks``),
     which kills the whole process group (Labeler and DVC) when ``dvc add`` has hashed the files
@@ -24,10 +28,13 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
+from pathlib import Path
 
 STOP_AFTER_ENV = "LABELER_TEST_STOP_AFTER"
 CRASH_AT_ENV = "LABELER_TEST_CRASH_AT"
 DVC_CRASH_ENV = "LABELER_TEST_DVC_CRASH"
+PAUSE_ENV = "LABELER_TEST_PAUSE"
 
 
 def stop_after() -> int | None:
@@ -41,6 +48,16 @@ def crash_at(step: str) -> None:
     wanted = os.environ.get(CRASH_AT_ENV, "").strip()
     if wanted and (step == wanted or step.startswith(wanted + " ")):
         crash()
+
+
+def pause_at(step: str) -> None:
+    """Wait at ``step`` until the file ``$LABELER_TEST_PAUSE`` names for it exists."""
+    wanted, _, gate = os.environ.get(PAUSE_ENV, "").partition(":")
+    if wanted != step or not gate:
+        return
+    Path(gate + ".reached").touch()
+    while not os.path.exists(gate):
+        time.sleep(0.05)
 
 
 def crash() -> None:

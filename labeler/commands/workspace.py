@@ -72,6 +72,8 @@ def ingest(ws, src: Path, dataset: str, labels: str, workers: int | None, quiet:
         click.echo(f"duplicate  {path}  (same image as {original})")
     for path, reason in report.rejected:
         click.echo(f"rejected   {path}: {reason}")
+    for path, note in report.notes:
+        click.echo(f"note       {path}: {note}")
     click.echo(report.summary())
     if not report.ok:
         raise click.ClickException(f"nothing could be ingested from {src}")

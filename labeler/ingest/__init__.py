@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 # Kept on purpose (not scaffolding): every area has landed, but the lazy names keep
 # worker start-up and `labeler` CLI start-up free of SQLAlchemy, Alembic and the store.
 _EXPORTS = {
-    "IngestReport": "labeler.ingest.core",
+    "IngestReport": "labeler.ingest.report",
     "check_dataset_name": "labeler.ingest.core",
     "ingest": "labeler.ingest.core",
     "DEMO_DIR": "labeler.ingest.demo",
@@ -41,8 +41,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from labeler.ingest.core import IngestReport, check_dataset_name, ingest
+    from labeler.ingest.core import check_dataset_name, ingest
     from labeler.ingest.demo import DEMO_DIR, load_boxes_csv, load_demo_boxes
+    from labeler.ingest.report import IngestReport
     from labeler.ingest.sources import SourceError, UnsafeName, safe_relpath
 
 

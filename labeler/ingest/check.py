@@ -8,14 +8,18 @@ accepts the matcher and the web UI can read. Only a verified file is
 written, to a hidden temporary file beside its destination; the caller moves it into
 place with ``os.replace`` (or deletes it), so no half-written image is ever visible.
 
-All of this works on the bytes in memory: a file is read once and decoded once.
+All of this works on the bytes in memory: a file is read once and decoded once. An archive
+member arrives spooled to disk (:mod:`labeler.ingest.spool`, ``Task.spooled``): the check owns
+that file and either keeps it as the staged copy or deletes it. A file of several frames
+(APNG, multi-page TIFF, animated WebP) keeps its first frame, and ``Checked.note`` says so.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
-import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +27,8 @@ import cv2
 from PIL import Image
 
 from labeler.imageio import ImageReadError, decode_pixels, read_header
+from labeler.ingest.spool import discard, spool_path
+from labeler.lifeline import die_with_parent
 
 PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "tiff": "TIFF", "bmp": "BMP", "webp": "WEBP"}
 
@@ -45,6 +51,7 @@ class Task:
     src: str | None = None
     data: bytes | None = None
     known_sha256: str | None = None  # what the database already holds at ``dest``
+    spooled: bool = False  # ``src`` is a temporary copy this check owns (an archive member)
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,7 @@ class Checked:
     format: str = ""
     tmp: str | None = None
     reason: str = ""
+    note: str = ""  # accepted, but the report should say something (only the first frame)
 
 
 def sniff_format(head: bytes) -> str | None:
@@ -80,11 +88,31 @@ def verify(data: bytes, fmt: str, *, max_pixels: int) -> tuple[int, int]:
     return header.displayed_size
 
 
+def frame_note(data: bytes) -> str:
+    """ "" for a still image; else what ingest keeps of an animation or multi-page file."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                frames = getattr(im, "n_frames", 1)
+    except (OSError, SyntaxError, ValueError, EOFError):
+        return ""  # already decoded once; a trailing oddity is not worth a note
+    kind = "pages" if im.format == "TIFF" else "frames"
+    return f"has {frames} {kind}; only the first is kept" if frames > 1 else ""
+
+
 def check_and_stage(task: Task, *, max_pixels: int) -> Checked:
     """Check one file and stage a verified copy beside ``task.dest``.
 
     Never raises for a bad file: every problem comes back as a rejected :class:`Checked`.
     """
+    checked = _check_and_stage(task, max_pixels=max_pixels)
+    if task.spooled and checked.tmp != task.src:
+        discard(task.src)
+    return checked
+
+
+def _check_and_stage(task: Task, *, max_pixels: int) -> Checked:
 
     def rejected(reason: str) -> Checked:
         return Checked(rel=task.rel, status="rejected", reason=reason)
@@ -108,15 +136,16 @@ def check_and_stage(task: Task, *, max_pixels: int) -> Checked:
     except ImageReadError as exc:
         return rejected(exc.reason)
     dest = Path(task.dest)
-    tmp = dest.with_name(f".{dest.name[:200]}.{uuid.uuid4().hex[:12]}.part")
+    tmp = Path(task.src) if task.spooled else spool_path(dest)
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
+        if not task.spooled:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         return rejected(f"cannot write {dest.name} ({exc.strerror or exc})")
     return Checked(rel=task.rel, status="ok", sha256=sha, width=width, height=height,
-                   format=fmt, tmp=str(tmp))  # fmt: skip
+                   format=fmt, tmp=str(tmp), note=frame_note(data))  # fmt: skip
 
 
 def check_chunk(tasks: list[Task], max_pixels: int) -> list[Checked]:
@@ -135,6 +164,8 @@ def check_chunk(tasks: list[Task], max_pixels: int) -> list[Checked]:
 
 
 def init_worker() -> None:
-    """One OpenCV thread per worker process: the pool already uses every core."""
+    """One OpenCV thread per worker process (the pool already uses every core); the worker
+    exits with the parent (:mod:`labeler.lifeline`). Pool initializer only."""
+    die_with_parent()
     cv2.setNumThreads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -5,63 +5,47 @@ hashes, checks and stages them (:mod:`labeler.ingest.check`), then - in source o
 so the first copy of a duplicate always wins - moves each staged file into place and
 inserts the rows in batches of :data:`BATCH` per transaction. A file is moved into
 place before its row is committed: after a crash, re-running re-checks the file and
-records it; nothing is ever recorded without its file.
+records it; nothing is ever recorded without its file. Archive members are spooled to
+disk in chunks (:mod:`labeler.ingest.spool`), never held whole in memory, and one ingest
+per dataset runs at a time (:mod:`labeler.ingest.lock`).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
+import tarfile
+import zipfile
+import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
 from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
 
 from sqlalchemy import insert, select
 
+from labeler import testhooks
 from labeler.ingest.check import Checked, Task, check_chunk, init_worker
+from labeler.ingest.lock import dataset_lock
+from labeler.ingest.report import IngestReport
 from labeler.ingest.sources import Entry, open_source
+from labeler.ingest.spool import Budget, Limits, Refused, discard, spool
 from labeler.progress import progress as progress_bar
 from labeler.store.models import Image
 from labeler.store.queries import ensure_labels, get_or_create_dataset
 from labeler.workspace import Workspace
 
 BATCH = 500  # rows per transaction
-# Files per worker call: folder tasks are paths (cheap to send, so big chunks amortise the
-# inter-process round trip); archive tasks carry the bytes, so small chunks bound memory.
+# Files per worker call: big chunks amortise the inter-process round trip; archive members
+# are spooled to disk before they are sent, so small chunks bound the disk in flight.
 CHUNK = {"folder": 64, "zip": 8, "tar": 8}
+UNPACK_ERRORS = (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSError)
 MIN_FILES_PER_WORKER = 100  # below this a pool costs more to start than it saves
 MAX_PATH = 1024  # Image.path column width
 DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-
-
-@dataclass(frozen=True)
-class IngestReport:
-    """What one ingest run did. ``rejected`` and ``duplicate_of`` list ``(path, why)``."""
-
-    dataset: str
-    ingested: int = 0
-    duplicates: int = 0
-    skipped_existing: int = 0
-    rejected: list[tuple[str, str]] = field(default_factory=list)
-    duplicate_of: list[tuple[str, str]] = field(default_factory=list)
-    ignored: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """True when the dataset now holds every image the source had to offer."""
-        return self.ingested + self.skipped_existing + self.duplicates > 0
-
-    def summary(self) -> str:
-        return (
-            f"dataset {self.dataset!r}: ingested {self.ingested}, "
-            f"already in {self.skipped_existing}, duplicates {self.duplicates}, "
-            f"rejected {len(self.rejected)}"
-            + (f", ignored {self.ignored} hidden" if self.ignored else "")
-        )
 
 
 def check_dataset_name(name: str) -> str:
@@ -94,26 +78,29 @@ def _ordered_map(
     files of results it checked but never handed out.
     """
     chunks = iter(lambda: list(islice(tasks, chunk)), [])
-    window: deque[Future] = deque()
+    window: deque[tuple[Future, list[Task]]] = deque()
     ready: deque[Checked] = deque()
     try:
         for batch in chunks:
             if pool is None:
                 ready.extend(check_chunk(batch, max_pixels))
             else:
-                window.append(pool.submit(check_chunk, batch, max_pixels))
+                window.append((pool.submit(check_chunk, batch, max_pixels), batch))
                 if len(window) >= 4 * workers:
-                    ready.extend(window.popleft().result())
+                    ready.extend(window.popleft()[0].result())
             while ready:
                 yield ready.popleft()
         while window:
-            ready.extend(window.popleft().result())
+            ready.extend(window.popleft()[0].result())
             while ready:
                 yield ready.popleft()
     finally:
-        for future in window:
+        for future, batch in window:
             if not future.cancel() and future.exception() is None:
                 ready.extend(future.result())
+            else:  # never checked: the spooled archive members are nobody's now
+                for task in batch:
+                    discard(task.src if task.spooled else None)
         for checked in ready:
             if checked.tmp:
                 Path(checked.tmp).unlink(missing_ok=True)
@@ -122,7 +109,7 @@ def _ordered_map(
 class _Run:
     """The main-process bookkeeping of one ingest: dedup, moves and batched inserts."""
 
-    def __init__(self, ws: Workspace, dataset_id: int, name: str):
+    def __init__(self, ws: Workspace, dataset_id: int, name: str, budget: Budget):
         self.ws, self.dataset_id, self.prefix = ws, dataset_id, f"datasets/{name}/images/"
         self.images_dir = ws.dataset_dir(name) / "images"
         with ws.sessions() as s:
@@ -135,6 +122,8 @@ class _Run:
         self.report = dict(ingested=0, duplicates=0, skipped_existing=0)
         self.rejected: list[tuple[str, str]] = []
         self.duplicate_of: list[tuple[str, str]] = []
+        self.notes: list[tuple[str, str]] = []
+        self.budget = budget
         self.tick = lambda n: None
         self.user = ws.user  # looked up once: it may try os.getlogin() every time
 
@@ -157,7 +146,18 @@ class _Run:
                 # a symlink planted inside the dataset folder must not redirect writes
                 self.reject(e.rel, "destination folder leads outside the dataset")
                 continue
-            yield Task(e.rel, str(dest), e.path, e.data, self.sha_at.get(path))
+            if e.stream is None:
+                yield Task(e.rel, str(dest), e.path, known_sha256=self.sha_at.get(path))
+                continue
+            try:
+                spooled = spool(e.stream, declared=e.size, dest=dest, budget=self.budget)
+            except Refused as exc:
+                self.reject(e.rel, str(exc))
+                continue
+            except UNPACK_ERRORS as exc:
+                self.reject(e.rel, f"corrupt archive member ({exc})")
+                continue
+            yield Task(e.rel, str(dest), str(spooled), None, self.sha_at.get(path), spooled=True)
 
     def reject(self, rel: str, reason: str) -> None:
         self.rejected.append((rel, reason))
@@ -190,6 +190,8 @@ class _Run:
                      height=c.height, format=c.format, state="new", updated_by=self.user)
             )  # fmt: skip
             self.report["ingested"] += 1
+            if c.note:
+                self.notes.append((c.rel, c.note))
             if len(self.rows) >= BATCH:
                 self.flush()
 
@@ -244,14 +246,23 @@ def ingest(
     images_dir = (ws.dataset_dir(dataset) / "images").resolve()
     if images_dir.is_relative_to(src_path) and images_dir != src_path:
         raise ValueError(f"{src}: contains the destination {images_dir}; ingest a sub-folder")
-    source = open_source(src_path)
+    with dataset_lock(ws, dataset, on_wait=lambda why: print(why, file=sys.stderr, flush=True)):
+        return _ingest_locked(ws, src_path, dataset, names, workers, progress)
+
+
+def _ingest_locked(
+    ws: Workspace, src_path: Path, dataset: str, names: list[str], workers, progress: bool
+) -> IngestReport:
+    images_dir = ws.dataset_dir(dataset) / "images"
+    limits = Limits.for_source(src_path, ws.config)
+    source = open_source(src_path, limits=limits)
     n_workers = _pool_size(workers, source.count)
     with ws.sessions.begin() as s:
         ds = get_or_create_dataset(s, dataset)
         ensure_labels(s, ds, names)
         dataset_id = ds.id
     images_dir.mkdir(parents=True, exist_ok=True)
-    run = _Run(ws, dataset_id, dataset)
+    run = _Run(ws, dataset_id, dataset, Budget(limits))
     pool = None
     if n_workers > 1:
         ctx = get_context("spawn")  # no fork: the parent holds database connections
@@ -265,6 +276,7 @@ def ingest(
             run.tick = tick
             for checked in checked_files:
                 run.take(checked)
+        testhooks.pause_at("ingest flush")
     finally:
         checked_files.close()  # on an early exit: deletes staged files nobody will move
         try:
@@ -277,5 +289,6 @@ def ingest(
         rejected=sorted(run.rejected),
         duplicate_of=run.duplicate_of,
         ignored=source.ignored,
+        notes=sorted(run.notes),
         **run.report,
     )

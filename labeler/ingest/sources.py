@@ -2,7 +2,8 @@
 
 :func:`open_source` turns SRC into a :class:`Source`: a count and an iterator of
 :class:`Entry` objects, each a safe relative POSIX path plus either a file to read
-(folders), the member's bytes (archives) or the reason it is refused. Nothing here
+(folders), the member's open stream (archives, valid until the next entry is asked for:
+:mod:`labeler.ingest.spool` copies it to disk) or the reason it is refused. Nothing here
 writes anything; :func:`safe_relpath` is the single gate every name passes through
 before it is joined to the destination folder (zip slip).
 """
@@ -16,9 +17,11 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
+
+from labeler.ingest.spool import Limits
 
 MAX_COMPONENT_BYTES = 255  # NAME_MAX on Linux, macOS and Windows (NTFS, in UTF-16 units)
-MAX_FILE_BYTES = 1 << 30  # no real image is bigger; a member claiming more is a zip bomb
 IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
 
 
@@ -36,7 +39,8 @@ class Entry:
 
     rel: str
     path: str | None = None
-    data: bytes | None = None
+    stream: IO[bytes] | None = None
+    size: int = 0  # what an archive member declares (a folder file: its size on disk)
     error: str | None = None
 
 
@@ -94,7 +98,7 @@ def _checked(raw: str, **fields) -> Entry:
         return Entry(rel=raw, error=str(exc))
 
 
-def _folder(root: Path) -> Source:
+def _folder(root: Path, limits: Limits) -> Source:
     found: list[Entry] = []
     ignored = 0
     for dirpath, dirnames, filenames in os.walk(root):  # never follows symlinked folders
@@ -105,18 +109,21 @@ def _folder(root: Path) -> Source:
             if is_ignored(rel):
                 ignored += 1
                 continue
-            mode = os.lstat(base / name).st_mode
+            st = os.lstat(base / name)
+            mode, too_big = st.st_mode, limits.check_declared(st.st_size)
             if stat.S_ISLNK(mode):
                 found.append(Entry(rel=rel, error="symbolic link (not followed)"))
             elif not stat.S_ISREG(mode):
                 found.append(Entry(rel=rel, error="not a regular file (device, FIFO or socket)"))
+            elif too_big:
+                found.append(Entry(rel=rel, error=too_big))
             else:
                 found.append(_checked(rel, path=str(base / name)))
         dirnames[:] = [d for d in dirnames if not (base / d).is_symlink()]
     return Source("folder", len(found), ignored, iter(found))
 
 
-def _zip_entries(src: Path, infos: list[zipfile.ZipInfo]) -> Iterator[Entry]:
+def _zip_entries(src: Path, infos: list[zipfile.ZipInfo], limits: Limits) -> Iterator[Entry]:
     with zipfile.ZipFile(src) as zf:
         for info in infos:
             mode = info.external_attr >> 16 if info.create_system == 3 else 0
@@ -126,29 +133,30 @@ def _zip_entries(src: Path, infos: list[zipfile.ZipInfo]) -> Iterator[Entry]:
                 yield Entry(rel=info.filename, error="device file or FIFO in archive (refused)")
             elif info.flag_bits & 0x1:
                 yield Entry(rel=info.filename, error="encrypted archive member")
-            elif info.file_size > MAX_FILE_BYTES:
-                yield Entry(rel=info.filename, error=f"larger than {MAX_FILE_BYTES} bytes")
+            elif too_big := limits.check_declared(info.file_size):
+                yield Entry(rel=info.filename, error=too_big)
             else:
                 entry = _checked(info.filename)
                 if entry.error:
                     yield entry
                     continue
                 try:
-                    data = zf.read(info)
-                except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                    stream = zf.open(info)
+                except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
                     yield Entry(rel=entry.rel, error=f"corrupt archive member ({exc})")
                     continue
-                yield Entry(rel=entry.rel, data=data)
+                with stream:
+                    yield Entry(rel=entry.rel, stream=stream, size=info.file_size)
 
 
-def _zip(src: Path) -> Source:
+def _zip(src: Path, limits: Limits) -> Source:
     with zipfile.ZipFile(src) as zf:
         infos = [i for i in zf.infolist() if not i.is_dir()]
     kept = sorted((i for i in infos if not is_ignored(i.filename)), key=lambda i: i.filename)
-    return Source("zip", len(kept), len(infos) - len(kept), _zip_entries(src, kept))
+    return Source("zip", len(kept), len(infos) - len(kept), _zip_entries(src, kept, limits))
 
 
-def _tar_entries(src: Path, members: list[tarfile.TarInfo]) -> Iterator[Entry]:
+def _tar_entries(src: Path, members: list[tarfile.TarInfo], limits: Limits) -> Iterator[Entry]:
     with tarfile.open(src, "r:*") as tf:
         for m in members:  # archive order: a .tar.gz cannot seek backwards cheaply
             if m.issym() or m.islnk():
@@ -158,41 +166,39 @@ def _tar_entries(src: Path, members: list[tarfile.TarInfo]) -> Iterator[Entry]:
                 yield Entry(rel=m.name, error="device file or FIFO in archive (refused)")
             elif not m.isfile():
                 yield Entry(rel=m.name, error="not a regular file")
-            elif m.size > MAX_FILE_BYTES:
-                yield Entry(rel=m.name, error=f"larger than {MAX_FILE_BYTES} bytes")
+            elif too_big := limits.check_declared(m.size):
+                yield Entry(rel=m.name, error=too_big)
             else:
                 entry = _checked(m.name)
                 if entry.error:
                     yield entry
                     continue
-                try:
-                    data = tf.extractfile(m).read()
-                except (tarfile.TarError, OSError, EOFError) as exc:
-                    yield Entry(rel=entry.rel, error=f"corrupt archive member ({exc})")
-                    continue
-                yield Entry(rel=entry.rel, data=data)
+                with tf.extractfile(m) as stream:
+                    yield Entry(rel=entry.rel, stream=stream, size=m.size)
 
 
-def _tar(src: Path) -> Source:
+def _tar(src: Path, limits: Limits) -> Source:
     try:
         with tarfile.open(src, "r:*") as tf:
             members = [m for m in tf.getmembers() if not m.isdir()]
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise SourceError(f"{src}: corrupt tar archive ({exc})") from None
     kept = [m for m in members if not is_ignored(m.name)]
-    return Source("tar", len(kept), len(members) - len(kept), _tar_entries(src, kept))
+    return Source("tar", len(kept), len(members) - len(kept), _tar_entries(src, kept, limits))
 
 
-def open_source(src: str | os.PathLike) -> Source:
-    """Recognise SRC by content: a folder (recursive), a zip or a tar (plain, gz, bz2, xz)."""
+def open_source(src: str | os.PathLike, *, limits: Limits = Limits()) -> Source:  # noqa: B008
+    """Recognise SRC by content: a folder (recursive), a zip or a tar (plain, gz, bz2, xz).
+
+    Files and members declaring more than ``limits.file_bytes`` come back refused."""
     path = Path(src)
     if not path.exists():
         raise SourceError(f"{path}: no such file or folder")
     if path.is_dir():
-        return _folder(path)
+        return _folder(path, limits)
     if zipfile.is_zipfile(path):
         try:
-            return _zip(path)
+            return _zip(path, limits)
         except zipfile.BadZipFile as exc:
             raise SourceError(f"{path}: corrupt zip archive ({exc})") from None
     try:
@@ -200,5 +206,5 @@ def open_source(src: str | os.PathLike) -> Source:
     except (tarfile.TarError, EOFError, OSError) as exc:  # e.g. a gzip stream cut short
         raise SourceError(f"{path}: corrupt archive ({exc})") from None
     if is_tar:
-        return _tar(path)
+        return _tar(path, limits)
     raise SourceError(f"{path}: not a folder, a .zip or a .tar(.gz) archive")

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from labeler.lifeline import die_with_parent
 from labeler.matching import XYWH, Matcher, Proposal, clip_box, nms, single_threaded
 from labeler.prelabel import ranked
 from labeler.prelabel.exemplars import ExemplarCrop
@@ -127,6 +128,13 @@ def init_worker(bank: ExemplarBank | None = None) -> None:
     _STATE["bank"] = bank
 
 
+def _init_pool_worker(bank: ExemplarBank) -> None:
+    """Initializer of this machine's pool: :func:`init_worker`, and exit with the parent
+    (a ``kill -9`` of ``labeler prelabel`` must not leave workers behind)."""
+    die_with_parent()
+    init_worker(bank)
+
+
 def _cached_matcher(bank: ExemplarBank, label: str | None) -> Matcher:
     key = (bank.key, label)
     with _LOCK:
@@ -227,7 +235,7 @@ def _submitter(
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=ctx,
-        initializer=init_worker,
+        initializer=_init_pool_worker,
         initargs=(bank,),
     )
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
@@ -84,9 +85,7 @@ def ensure_labels(session: Session, dataset: Dataset, names: Iterable[str]) -> l
     existing = {label.name: label for label in dataset.labels}
     out = []
     for name in names:
-        name = name.strip()
-        if not name:
-            raise ValueError("label names must not be empty")
+        name = _label_name(name)
         if name not in existing:
             key = next_hotkey(existing.values())
             colour = PALETTE[len(existing) % len(PALETTE)]
@@ -147,11 +146,27 @@ def validate_box(
     return float(x), float(y), float(w), float(h)
 
 
+# Control (Cc), format (Cf: bidi overrides such as U+202E, zero-width joiners), private-use,
+# surrogate, unassigned and line/paragraph separators: a name holding one can display as
+# something else than it is ("\u202egnp.exe" shows as "exe.png") or not at all.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
+
+
 def _label_name(name: str) -> str:
+    """The one rule for label names (ingest, CLI, web): 1-200 visible characters."""
     name = name.strip()
-    if not name or len(name) > MAX_LABEL_NAME or any(ord(c) < 32 for c in name):
+    if not name:
+        raise InvalidInput("label names must not be empty")
+    if len(name) > MAX_LABEL_NAME:
         raise InvalidInput(
             f"label name must be 1-{MAX_LABEL_NAME} printable characters, got {name!r}"
+        )
+    hidden = next((c for c in name if unicodedata.category(c) in INVISIBLE_CATEGORIES), None)
+    if hidden is not None:
+        raise InvalidInput(
+            f"label name {name!r} contains the invisible or control character "
+            f"U+{ord(hidden):04X} ({unicodedata.name(hidden, 'unnamed')}); "
+            "use printable characters only"
         )
     return name
 

@@ -4,6 +4,7 @@ box writes with optimistic concurrency."""
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -18,6 +19,7 @@ from labeler.store.queries import (
     NotFound,
     UnknownLabel,
     add_label,
+    edit_label,
     ensure_labels,
     find_label,
     next_hotkey,
@@ -95,6 +97,39 @@ def test_labels_one_lookup_and_one_hotkey_rule(sessions, image_id):
             add_label(s, dataset_id=ds.id, name="RBC")
         with pytest.raises(NotFound, match="no dataset with id 77"):
             add_label(s, dataset_id=77, name="X")
+
+
+@pytest.mark.parametrize(
+    "name, code",
+    [
+        ("\u202egnp.exe", "U+202E"),  # RIGHT-TO-LEFT OVERRIDE: shows as "exe.png"
+        ("R\u200bBC", "U+200B"),  # ZERO WIDTH SPACE: looks like "RBC"
+        ("x\u2066y", "U+2066"),  # LEFT-TO-RIGHT ISOLATE
+        ("soft\u00adhyphen", "U+00AD"),
+        ("tab\tname", "U+0009"),
+        ("line\u2028break", "U+2028"),
+        ("private\ue000", "U+E000"),
+    ],
+)
+def test_label_names_refuse_invisible_characters(sessions, image_id, name, code):
+    with sessions.begin() as s:
+        ds = s.get(Image, image_id).dataset
+        for write in (
+            lambda: add_label(s, dataset_id=ds.id, name=name),
+            lambda: ensure_labels(s, ds, [name]),
+            lambda: edit_label(s, label_id=ds.labels[0].id, name=name),
+        ):
+            with pytest.raises(
+                InvalidInput, match=f"label name {re.escape(repr(name))}.*{re.escape(code)}"
+            ):
+                write()
+        assert [lab.name for lab in ds.labels] == ["RBC", "WBC"]
+    assert add_label_ok(sessions, image_id, "Zellkern ü 細胞 (α)") == "Zellkern ü 細胞 (α)"
+
+
+def add_label_ok(sessions, image_id, name: str) -> str:
+    with sessions.begin() as s:
+        return add_label(s, dataset_id=s.get(Image, image_id).dataset_id, name=name).name
 
 
 def test_box_writes_raise_domain_errors(sessions, image_id):
