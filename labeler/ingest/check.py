@@ -40,6 +40,7 @@ MAGIC = (
     (b"MM\x00*", "tiff"),
     (b"BM", "bmp"),
 )
+NOT_AN_IMAGE = "not a PNG, JPEG, TIFF, BMP or WebP image (by content)"
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,12 @@ def _check_and_stage(task: Task, *, max_pixels: int) -> Checked:
     data = task.data
     if data is None:
         try:
-            data = Path(task.src).read_bytes()
+            with open(task.src, "rb") as f:
+                # the leading bytes first: a non-image (a run of zeros) is refused unread
+                head = f.read(16)
+                if head and sniff_format(head) is None:
+                    return rejected(NOT_AN_IMAGE)
+                data = head + f.read()
         except OSError as exc:
             return rejected(f"cannot read file ({exc.strerror or exc})")
     if not data:
@@ -130,7 +136,7 @@ def _check_and_stage(task: Task, *, max_pixels: int) -> Checked:
         return Checked(rel=task.rel, status="existing", sha256=sha)
     fmt = sniff_format(data[:16])
     if fmt is None:
-        return rejected("not a PNG, JPEG, TIFF, BMP or WebP image (by content)")
+        return rejected(NOT_AN_IMAGE)
     try:
         width, height = verify(data, fmt, max_pixels=max_pixels)
     except ImageReadError as exc:

@@ -63,6 +63,11 @@ def run_ingest(ws, src: Path, *extra: str, env: dict | None = None) -> subproces
             {"max_file_bytes": 2 * GIB, "max_unpacked_bytes": 64 << 20},
             "the archive unpacks to more than 67108864 bytes (the total cap)",
         ),
+        # every cap raised: each 1 GiB member goes to disk in chunks, then is refused unread
+        (
+            {"max_file_bytes": 2 * GIB, "max_unpacked_bytes": 4 * GIB},
+            "not a PNG, JPEG, TIFF, BMP or WebP image (by content)",
+        ),
     ],
 )
 def test_zip_of_zero_runs_is_refused_in_bounded_memory(empty_ws, zero_bomb, config, reason):
