@@ -11,6 +11,8 @@ import os
 import socket
 import struct
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -54,8 +56,32 @@ __all__ = [
     "load_boxes_csv",
     "load_demo_boxes",
     "png_bomb",
+    "threaded_server",
     "truncated_jpeg",
 ]
+
+
+@contextmanager
+def threaded_server(ws, *, secret: str, name: str = "test-server") -> Iterator[tuple]:
+    """``create_app`` over workspace ``ws`` behind a real threaded WSGI server on a free
+    loopback port: yields ``(app, "http://127.0.0.1:PORT")``; stops server and job runner."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from labeler.web import create_app
+
+    app = create_app({"WORKSPACE": ws, "SECRET_KEY": secret})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield app, f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        app.extensions["labeler.jobs"].stop()
 
 
 def pixels(width: int, height: int, *, seed: int = 0, channels: int = 3, dtype=np.uint8):

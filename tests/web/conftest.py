@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import ARTIFACTS
+from helpers import ARTIFACTS, threaded_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -177,22 +177,11 @@ def live_server(demo_ws, monkeypatch):
     exemplar, so the show rule is loosened to about the old raw 0.5 cut (a saving margin of
     -1.25 s: p > 0.05)."""
     monkeypatch.setenv("LABELER_SHOW_MARGIN", LOOSE_MARGIN)
-    import threading
     from types import SimpleNamespace
 
-    from werkzeug.serving import make_server
-
-    from labeler.web import create_app
-
-    app = create_app({"WORKSPACE": demo_ws, "SECRET_KEY": "browser-tests-" + "k" * 32})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    yield SimpleNamespace(url=f"http://127.0.0.1:{server.server_port}", app=app, ws=demo_ws)
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
-    app.extensions["labeler.jobs"].stop()
+    secret = "browser-tests-" + "k" * 32
+    with threaded_server(demo_ws, secret=secret, name="live-server") as (app, url):
+        yield SimpleNamespace(url=url, app=app, ws=demo_ws)
     demo_ws.engine.dispose()
 
 
@@ -259,22 +248,11 @@ def team_app(team):
 @pytest.fixture
 def team_live_server(team):
     """``create_app`` over ``team.ws`` (accounts exist) behind a real threaded server."""
-    import threading
     from types import SimpleNamespace
 
-    from werkzeug.serving import make_server
-
-    from labeler.web import create_app
-
-    app = create_app({"WORKSPACE": team.ws, "SECRET_KEY": "browser-tests-" + "t" * 32})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="team-live", daemon=True)
-    thread.start()
-    yield SimpleNamespace(url=f"http://127.0.0.1:{server.server_port}", team=team)
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
-    app.extensions["labeler.jobs"].stop()
+    secret = "browser-tests-" + "t" * 32
+    with threaded_server(team.ws, secret=secret, name="team-live") as (_app, url):
+        yield SimpleNamespace(url=url, team=team)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from helpers import threaded_server
 from sqlalchemy import func, select
 
 from labeler.store.models import Box, Image
@@ -20,19 +21,9 @@ CLIENTS = 20
 
 @pytest.fixture
 def server(backend_ws):
-    from werkzeug.serving import make_server
-
-    from labeler.web import create_app
-
-    app = create_app({"WORKSPACE": backend_ws, "SECRET_KEY": "concurrent-" + "c" * 32})
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, name="create-race", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}/api/v1"
-    srv.shutdown()
-    thread.join(timeout=10)
-    srv.server_close()
-    app.extensions["labeler.jobs"].stop()
+    secret = "concurrent-" + "c" * 32
+    with threaded_server(backend_ws, secret=secret, name="create-race") as (_app, url):
+        yield f"{url}/api/v1"
 
 
 def _client(base: str):

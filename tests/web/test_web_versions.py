@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from helpers import threaded_server
 from sqlalchemy import select
 
 from labeler.store.models import Box, Image
@@ -119,21 +120,8 @@ def test_nav_links_to_versions(client):
 @pytest.fixture
 def versions_server(version_ws):
     """The app over ``version_ws`` behind a real threaded WSGI server on a free port."""
-    import threading
-
-    from werkzeug.serving import make_server
-
-    from labeler.web import create_app
-
-    app = create_app({"WORKSPACE": version_ws, "SECRET_KEY": "versions-tests-" + "k" * 32})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
-    app.extensions["labeler.jobs"].stop()
+    with threaded_server(version_ws, secret="versions-tests-" + "k" * 32) as (_app, url):
+        yield url
     version_ws.engine.dispose()
 
 
