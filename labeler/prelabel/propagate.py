@@ -161,6 +161,12 @@ class JobRunner:
                 self._thread.start()
         self._queue.put(job_id)
 
+    @property
+    def alive(self) -> bool:
+        """Whether it can run a job: its thread starts on the first job and ends only on
+        :meth:`stop`, so not started yet counts as alive."""
+        return self._thread is None or self._thread.is_alive()
+
     def join(self) -> None:
         """Block until every submitted job has finished (tests, shutdown)."""
         self._queue.join()

@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from labeler import imagecache
-from labeler.matching import MATCHER_VERSION, Matcher, iou_matrix, profiles
+from labeler.matching import MATCHER_VERSION, Matcher, iou_matrix
 from labeler.prelabel import learning, ranked
 from labeler.store.models import Box, Candidate, Image, LabelClass
 from labeler.store.proposals import blocks
@@ -149,13 +149,7 @@ def propose(
         label_rows = {lab.name: lab for lab in image.dataset.labels}
         new: list[Box] = []
         updated: list[Box] = []
-        image_planes: list = []  # for the box regressors: computed once, if one is needed
-
-        def planes() -> profiles.Planes:
-            if not image_planes:
-                image_planes.append(profiles.planes(pixels))
-            return image_planes[0]
-
+        planes = ranked.lazy_planes(pixels)  # edge fit and regressors: once per image
         for name in sorted(set(cands.labels)):
             if name not in labels:
                 continue

@@ -11,6 +11,7 @@ picklable, so batch workers get it with their exemplars.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -67,6 +68,12 @@ class LabelModels:
         """A stable text of the state, for cache keys."""
         parts = [self.accepted.to_dict(), self.useful.to_dict()]
         return repr([parts, None if self.boxfit is None else self.boxfit.to_dict()])
+
+
+def lazy_planes(image: np.ndarray) -> Callable[[], Planes]:
+    """The image's profile planes, computed on the first call only (an image whose labels
+    have no candidates never needs them)."""
+    return functools.cache(lambda: profiles.planes(image))
 
 
 EDGE_TOP = 150  # candidates (best matcher score first) whose edge fit is measured
@@ -145,13 +152,7 @@ def image_proposals(
     """Every label's proposals on ``image`` (batch prelabel): candidates of ``matcher(label)``
     at :data:`labeler.prelabel.learning.MIN_SCORE` off the boxes ``staying(label)``, ranked
     and chosen by :func:`rank_label` with ``models(label)``; scores are probabilities."""
-    image_planes: list[Planes] = []
-
-    def planes() -> Planes:
-        if not image_planes:
-            image_planes.append(profiles.planes(image))
-        return image_planes[0]
-
+    planes = lazy_planes(image)
     found: list[Proposal] = []
     for label in labels:
         exclude = staying(label)

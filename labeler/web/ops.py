@@ -110,13 +110,6 @@ def _record(response: Response) -> Response:
     return response
 
 
-def _runner_alive(runner) -> bool:
-    # The runner starts its thread on the first job and ends it only on stop(): alive means
-    # not started yet, or running. (JobRunner has no public flag for it yet.)
-    thread = getattr(runner, "_thread", None)
-    return thread is None or thread.is_alive()
-
-
 @bp.get("/healthz")
 def show_health():
     checks: dict[str, dict] = {}
@@ -128,7 +121,7 @@ def show_health():
     except Exception as exc:  # any driver's error: the point is to report it, not to crash
         checks["database"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
         checks["migrations"] = {"ok": False, "error": "database unreachable"}
-    checks["job_runner"] = {"ok": _runner_alive(current_app.extensions["labeler.jobs"])}
+    checks["job_runner"] = {"ok": current_app.extensions["labeler.jobs"].alive}
     ok = all(c["ok"] for c in checks.values())
     return jsonify({"ok": ok, "checks": checks}), 200 if ok else 503
 
