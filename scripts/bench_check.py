@@ -9,6 +9,11 @@ expected ones. The baseline fetches every box row and counts in Python.
 
     .venv/bin/python scripts/bench_check.py              # 100,000 images, 1,000,000 boxes
     .venv/bin/python scripts/bench_check.py --images 1000 --boxes 10000 --no-baseline
+    .venv/bin/python scripts/bench_check.py --images 11 --boxes 28000 --crowded
+
+``--crowded`` scatters small boxes at random over each image (a find-similar run wild:
+thousands of overlapping proposals per image) instead of one grid cell per box; the
+near-duplicate count is then checked against a NumPy all-pairs count per image.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ PLANTED = {  # check key -> boxes (pairs for near-duplicates) planted per 1,000,
 }
 
 
-def fill(ws, n_images: int, n_boxes: int, seed: int) -> dict[str, int]:
+def fill(ws, n_images: int, n_boxes: int, seed: int, crowded: bool = False) -> dict[str, int]:
     """Insert the synthetic dataset ``bench``; returns the planted count per check."""
     rng = np.random.default_rng(seed)
     now = datetime.now(UTC)
@@ -67,7 +72,7 @@ def fill(ws, n_images: int, n_boxes: int, seed: int) -> dict[str, int]:
             {
                 "dataset_id": ds,
                 "path": f"datasets/bench/images/{i // 1000:03d}/{i:06d}.jpg",
-                "sha256": f"{i % (n_images - 50):064x}",
+                "sha256": f"{i % (n_images - 50) if n_images > 100 else i:064x}",
                 "width": W,
                 "height": H,
                 "format": "jpeg",
@@ -92,8 +97,10 @@ def fill(ws, n_images: int, n_boxes: int, seed: int) -> dict[str, int]:
         slot = k % per_image
         x = (slot % cols) * cell_w + rng.uniform(0, 2, n_boxes)
         y = (slot // cols) * cell_h + rng.uniform(0, 2, n_boxes)
-        w = rng.uniform(8, cell_w - 3, n_boxes)
-        h = rng.uniform(8, cell_h - 3, n_boxes)
+        w = rng.uniform(8, cell_w - 3, n_boxes) if not crowded else rng.uniform(5, 12, n_boxes)
+        h = rng.uniform(8, cell_h - 3, n_boxes) if not crowded else rng.uniform(5, 12, n_boxes)
+        if crowded:
+            x, y = rng.uniform(0, W - 12, n_boxes), rng.uniform(0, H - 12, n_boxes)
         image_id = first_image + (k // per_image) % n_images
         label = np.asarray(labels[:3])[rng.integers(0, 3, n_boxes)]
         status = rng.choice(["accepted", "proposed", "rejected"], n_boxes, p=[0.85, 0.1, 0.05])
@@ -166,6 +173,31 @@ def baseline(ws) -> dict[str, int]:
     return counts
 
 
+def all_pairs_near_duplicates(ws) -> int:
+    """Near-duplicate pairs counted with NumPy over every pair of live boxes per (image,
+    label): quadratic, fine for a few thousand boxes per image."""
+    with ws.engine.connect() as conn:
+        ds = conn.scalar(select(Dataset.id).where(Dataset.name == "bench"))
+        stmt = (
+            select(Box.image_id, Box.label_id, Box.x, Box.y, Box.w, Box.h)
+            .join(Image, Image.id == Box.image_id)
+            .where(Image.dataset_id == ds, Box.status != "rejected")
+        )
+        rows = np.array(conn.execute(stmt).all(), dtype=np.float64).reshape(-1, 6)
+    count = 0
+    for key in np.unique(rows[:, :2], axis=0):
+        b = rows[(rows[:, :2] == key).all(axis=1), 2:]
+        b = b[np.isfinite(b).all(axis=1)]
+        x1, y1, x2, y2 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+        iw = np.minimum(x2[:, None], x2) - np.maximum(x1[:, None], x1)
+        ih = np.minimum(y2[:, None], y2) - np.maximum(y1[:, None], y1)
+        inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+        area = b[:, 2] * b[:, 3]
+        iou_ = inter / (area[:, None] + area - inter)
+        count += int(np.triu(iou_ > 0.9, k=1).sum())
+    return count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=100_000)
@@ -173,22 +205,30 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--crowded", action="store_true", help="random overlapping boxes")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
         ws = init_workspace(f"{tmp}/ws")
         t0 = time.perf_counter()
-        planted = fill(ws, args.images, args.boxes, args.seed)
+        planted = fill(ws, args.images, args.boxes, args.seed, args.crowded)
         t_fill = time.perf_counter() - t0
         runs = [timed(check_dataset, ws, "bench") for _ in range(args.repeat)]
         report, wall, cpu = min(runs, key=lambda run: run[1])
         with ws.engine.connect() as conn:  # calibration: how fast is this machine right now?
             _, t_scan, _ = timed(lambda: conn.exec_driver_sql("SELECT sum(x) FROM box").all())
         found = {c.key: c.count for c in report.checks}
-        ok = all(found[key] == n for key, n in planted.items()) and found["images_duplicate"] == 100
+        if args.crowded:  # random overlaps add near-duplicates to the planted ones
+            pairs, p_wall, p_cpu = timed(all_pairs_near_duplicates, ws)
+            planted["boxes_near_duplicate"] = pairs
+        ok = all(found[key] == n for key, n in planted.items())
+        ok &= found["images_duplicate"] == (100 if args.images > 100 else 0)
         quality = "planted counts found" if ok else f"MISMATCH {found}"
         rows = [("check_dataset (SQL aggregates)", wall, cpu, 1.0, quality)]
-        if not args.no_baseline:
+        if args.crowded:
+            rows.append(("NumPy all pairs per image (near-duplicates only)", p_wall, p_cpu,
+                         p_cpu / cpu, f"{pairs} pairs"))  # fmt: skip
+        elif not args.no_baseline:
             base, b_wall, b_cpu = timed(baseline, ws)
             agree = all(base.get(key, 0) == found[key] for key in planted)
             quality = "same box counts as SQL" if agree else f"DISAGREES {dict(base)}"

@@ -33,6 +33,32 @@ def log_requests() -> None:
     log.propagate = False
 
 
+CONNECTION_LIMIT = 2000  # open connections (waitress's default, 100, fell to 120 slowloris)
+IDLE_SECONDS = 30  # a connection that sends nothing for this long is closed
+RESERVED_FILES = 256  # descriptors kept for the database, images and logs
+
+
+def connection_settings() -> dict:
+    """waitress settings that keep a few hundred slow or half-sent connections (slowloris)
+    from starving real requests: they cost a socket each, not a worker thread, so allow
+    many (poll(), not select()'s 1,024 descriptors; the open-files limit raised to allow
+    them) and drop idle ones sooner than waitress's two minutes. A determined attacker
+    with thousands of sockets needs a reverse proxy in front (docs/operations.md)."""
+    import resource
+
+    want = CONNECTION_LIMIT + RESERVED_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        soft = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    room = want if soft == resource.RLIM_INFINITY else soft
+    return {
+        "connection_limit": max(min(room - RESERVED_FILES, CONNECTION_LIMIT), 100),
+        "channel_timeout": IDLE_SECONDS,
+        "asyncore_use_poll": True,
+    }
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option(
@@ -79,7 +105,10 @@ def serve(
             "trusted_proxy": trusted_proxy,
             "trusted_proxy_headers": {"x-forwarded-proto", "x-forwarded-for"},
         }  # fmt: skip
-        server = create_server(app, host=host, port=port, threads=threads, ident="labeler", **proxy)
+        server = create_server(
+            app, host=host, port=port, threads=threads, ident="labeler",
+            **connection_settings(), **proxy,
+        )  # fmt: skip
     except OSError as exc:
         raise click.ClickException(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}"

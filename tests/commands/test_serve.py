@@ -213,3 +213,27 @@ def test_serve_answers_only_its_hosts_and_logs_each_request(demo_ws):
     lines = [json.loads(x) for x in err.splitlines() if x.startswith("{")]
     assert [(x["path"], x["status"]) for x in lines] == [("/api/v1/session", s)
                                                         for s in (200, 400, 200)]  # fmt: skip
+
+
+def test_a_normal_request_is_answered_while_slowloris_holds_connections(demo_ws):
+    """Issue 13, defect 3: 120 connections that never finish their headers once filled
+    waitress's 100 connection slots, and a normal request waited until they timed out."""
+    import socket
+    from urllib.parse import urlsplit
+
+    proc, url = start(demo_ws.root)
+    parts = urlsplit(url)
+    held = []
+    try:
+        for _ in range(120):
+            sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+            sock.sendall(b"GET /api/v1/datasets HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            held.append(sock)
+        # timeout: the failure mode is waiting for the slow connections' 30-120 s timeout
+        with urllib.request.urlopen(url + "api/v1/datasets", timeout=15) as resp:
+            assert [d["name"] for d in json.load(resp)] == ["demo"]
+    finally:
+        for sock in held:
+            sock.close()
+        code, err = stop(proc)
+    assert code == 0, err
