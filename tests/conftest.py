@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import DEMO, IN_CI, TEAM, TEAM_PASSWORD, free_port
+from helpers import DEMO, IN_CI, TEAM, TEAM_PASSWORD, postgres_bindir, postgres_cluster
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -37,35 +36,10 @@ def pg_url():
     Yields a SQLAlchemy URL. Skips outside CI when PostgreSQL is not installed; in CI
     (where scripts/test.d/postgres.sh installs it) a missing server fails instead.
     """
-    import glob
-    import shutil
-    import subprocess
-    import tempfile
-
-    initdbs = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not initdbs:
+    if postgres_bindir() is None:
         pytest.skip("PostgreSQL server binaries not installed (scripts/test installs them)")
-    bindir = Path(initdbs[-1]).parent
-    run_as: list[str] = []
-    base = Path(tempfile.mkdtemp(prefix="labeler-pg-"))
-    if os.geteuid() == 0:  # postgres refuses to run as root
-        run_as = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(base, "postgres", "postgres")
-    data, port = base / "data", free_port()
-    subprocess.run([*run_as, bindir / "initdb", "-A", "trust", "-U", "postgres", "-D", data],
-                   check=True, capture_output=True)  # fmt: skip
-    opts = f"-p {port} -k {base} -c listen_addresses='' -c fsync=off"
-    # -l: the server must not inherit our pipes, or run() waits for it to exit.
-    subprocess.run([*run_as, bindir / "pg_ctl", "-D", data, "-l", base / "log", "-o", opts,
-                    "-w", "start"], check=True, capture_output=True)  # fmt: skip
-    try:
-        createdb = [bindir / "createdb", "-h", base, "-p", str(port), "-U", "postgres"]
-        subprocess.run([*run_as, *createdb, "labeler_test"], check=True, capture_output=True)
-        yield f"postgresql+psycopg://postgres@/labeler_test?host={base}&port={port}"
-    finally:
-        subprocess.run([*run_as, bindir / "pg_ctl", "-D", data, "-m", "fast", "stop"],
-                       capture_output=True)  # fmt: skip
-        shutil.rmtree(base, ignore_errors=True)
+    with postgres_cluster() as url:
+        yield url
 
 
 @pytest.fixture

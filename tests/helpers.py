@@ -52,6 +52,8 @@ __all__ = [
     "SHARED_BLOOD",
     "free_port",
     "encode",
+    "postgres_bindir",
+    "postgres_cluster",
     "exif_rotated_jpeg",
     "load_boxes_csv",
     "load_demo_boxes",
@@ -82,6 +84,49 @@ def threaded_server(ws, *, secret: str, name: str = "test-server") -> Iterator[t
         thread.join(timeout=10)
         server.server_close()
         app.extensions["labeler.jobs"].stop()
+
+
+def postgres_bindir() -> Path | None:
+    """The newest installed PostgreSQL server's ``bin/`` (Debian layout), or None."""
+    import glob
+
+    initdbs = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(initdbs[-1]).parent if initdbs else None
+
+
+@contextmanager
+def postgres_cluster(database: str = "labeler_test") -> Iterator[str]:
+    """A throwaway PostgreSQL cluster (Debian's server binaries, ``fsync=off``) on a Unix
+    socket in a temporary folder, with one empty ``database``: yields its SQLAlchemy URL,
+    then stops the cluster and removes the folder. ``FileNotFoundError`` without the
+    binaries. Used by the ``pg_url`` fixture and ``scripts/bench_load.py``."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    bindir = postgres_bindir()
+    if bindir is None:
+        raise FileNotFoundError("PostgreSQL server binaries not installed (/usr/lib/postgresql)")
+    run_as: list[str] = []
+    base = Path(tempfile.mkdtemp(prefix="labeler-pg-"))
+    if os.geteuid() == 0:  # postgres refuses to run as root
+        run_as = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(base, "postgres", "postgres")
+    data, port = base / "data", free_port()
+    try:
+        subprocess.run([*run_as, bindir / "initdb", "-A", "trust", "-U", "postgres", "-D", data],
+                       check=True, capture_output=True)  # fmt: skip
+        opts = f"-p {port} -k {base} -c listen_addresses='' -c fsync=off"
+        # -l: the server must not inherit our pipes, or run() waits for it to exit.
+        subprocess.run([*run_as, bindir / "pg_ctl", "-D", data, "-l", base / "log", "-o", opts,
+                        "-w", "start"], check=True, capture_output=True)  # fmt: skip
+        createdb = [bindir / "createdb", "-h", base, "-p", str(port), "-U", "postgres"]
+        subprocess.run([*run_as, *createdb, database], check=True, capture_output=True)
+        yield f"postgresql+psycopg://postgres@/{database}?host={base}&port={port}"
+    finally:
+        subprocess.run([*run_as, bindir / "pg_ctl", "-D", data, "-m", "fast", "stop"],
+                       capture_output=True)  # fmt: skip
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def pixels(width: int, height: int, *, seed: int = 0, channels: int = 3, dtype=np.uint8):
