@@ -28,14 +28,15 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from labeler import imagecache
-from labeler.matching import MATCHER_VERSION, Matcher, iou_matrix
+from labeler.matching import MATCHER_VERSION, Candidates, Matcher, iou_matrix
 from labeler.prelabel import learning, ranked
 from labeler.store.models import Box, Candidate, Image, LabelClass
 from labeler.store.proposals import blocks
-from labeler.store.queries import InvalidInput, require
+from labeler.store.queries import InvalidInput, StaleRow, require
 from labeler.workspace import Workspace
 
 Reader = Callable[[Workspace, Image], np.ndarray]
+WRITE_ATTEMPTS = 3  # a concurrent decision on a proposal being updated: read again, retry
 
 
 class Standing(NamedTuple):
@@ -47,6 +48,7 @@ class Standing(NamedTuple):
     id: int
     source: str
     score: float | None
+    version: int
 
 
 class Proposed(NamedTuple):
@@ -61,12 +63,23 @@ def _standing(session: Session, image_id: int) -> list[Standing]:
     """Every box of the image, in one statement."""
     rows = session.execute(
         select(
-            LabelClass.name, Box.status, Box.x, Box.y, Box.w, Box.h, Box.id, Box.source, Box.score
+            LabelClass.name,
+            Box.status,
+            Box.x,
+            Box.y,
+            Box.w,
+            Box.h,
+            Box.id,
+            Box.source,
+            Box.score,
+            Box.version,
         )  # fmt: skip
         .join(LabelClass, LabelClass.id == Box.label_id)
         .where(Box.image_id == image_id)
     )
-    return [Standing(n, st, (x, y, w, h), i, src, sc) for n, st, x, y, w, h, i, src, sc in rows]
+    return [
+        Standing(n, st, (x, y, w, h), i, src, sc, v) for n, st, x, y, w, h, i, src, sc, v in rows
+    ]
 
 
 def _updatable(row: Standing, label: str) -> bool:
@@ -86,6 +99,10 @@ def _undecided_count(standing: list[Standing], label: str) -> int:
     return sum(1 for r in standing if r.label == label and r.status == "proposed")
 
 
+def _stored_score(p: float) -> float:
+    return round(float(p), 4)
+
+
 def _claims(boxes: np.ndarray, p: np.ndarray, order: np.ndarray, olds: list[Standing]) -> dict:
     """Which shown candidates (indices ``order`` into ``boxes``/``p``) fall on an undecided
     proposal of ``olds``: ``{candidate: old row or None}``, None meaning "drop it" (the old
@@ -99,7 +116,8 @@ def _claims(boxes: np.ndarray, p: np.ndarray, order: np.ndarray, olds: list[Stan
         j = int(np.argmax(ious[k]))
         if ious[k, j] < ranked.NEAR_DUPLICATE_IOU:
             continue
-        better = j not in taken and float(p[i]) > float(olds[j].score or 0.0)
+        # on the stored (rounded) score: an equal candidate is no update, only a no-op write
+        better = j not in taken and _stored_score(p[i]) > float(olds[j].score or 0.0)
         out[int(i)] = olds[j] if better else None
         taken.add(j)
     return out
@@ -127,8 +145,6 @@ def propose(
     with ws.sessions() as s:
         image = require(s, Image, image_id)
         standing = _standing(s, image_id)
-        labels = {lab.name: lab.id for lab in image.dataset.labels}
-        models = ranked.dataset_models(s, dataset_id=image.dataset_id)
         with imagecache.readable(image):
             pixels = read(ws, image)
     # Undecided matcher proposals are not excluded: a better candidate may update one.
@@ -141,12 +157,42 @@ def propose(
         cands = matcher.candidates(pixels, exclude=every, min_score=learning.MIN_SCORE)
     except ValueError as exc:  # e.g. an exemplar larger than this image
         raise InvalidInput(f"image {image_id}: {exc}") from None
+    for attempt in range(WRITE_ATTEMPTS):
+        try:
+            return _store(
+                ws, image_id, cands, pixels, who=who, params=params, min_score=min_score,
+                job_id=job_id, only_unfinished=only_unfinished,
+            )  # fmt: skip
+        except StaleRow:
+            # a proposal this request was updating was decided meanwhile: read the image's
+            # boxes again and redo the write, rather than answer 409 to a key press
+            if attempt == WRITE_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _store(
+    ws: Workspace,
+    image_id: int,
+    cands: Candidates,
+    pixels: np.ndarray,
+    *,
+    who: str,
+    params: dict,
+    min_score: float | None,
+    job_id: int | None,
+    only_unfinished: bool,
+) -> Proposed:
+    """Rank ``cands`` (the matcher's, on image ``image_id``) against the image's boxes as
+    they are now and store the proposals worth showing, in one transaction."""
     with ws.sessions.begin() as s:
         image = require(s, Image, image_id)
         if only_unfinished and image.state not in ("new", "in_progress"):
             return Proposed([], [])
         standing = _standing(s, image_id)  # again: the annotator may have decided meanwhile
         label_rows = {lab.name: lab for lab in image.dataset.labels}
+        labels = {name: lab.id for name, lab in label_rows.items()}
+        models = ranked.dataset_models(s, dataset_id=image.dataset_id)
         new: list[Box] = []
         updated: list[Box] = []
         planes = ranked.lazy_planes(pixels)  # edge fit and regressors: once per image
@@ -169,10 +215,12 @@ def propose(
                 if i in claims and claims[i] is None:
                     continue  # an undecided proposal as probable is already there
                 x, y, w, h = (float(v) for v in c.boxes[i])
-                fields = dict(x=x, y=y, w=w, h=h, score=round(float(p[i]), 4), params=params,
+                fields = dict(x=x, y=y, w=w, h=h, score=_stored_score(p[i]), params=params,
                               job_id=job_id, updated_by=who)  # fmt: skip
                 if i in claims:
                     box = s.get(Box, claims[i].id)
+                    if box is None or box.version != claims[i].version:
+                        raise StaleRow(f"box {claims[i].id} was decided meanwhile")
                     # its old candidate row no longer made it (the regressor learns from
                     # boxes whose geometry differs from the candidate that made them)
                     s.execute(

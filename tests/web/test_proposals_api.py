@@ -97,6 +97,45 @@ def test_a_candidate_over_an_undecided_proposal_updates_it_only_when_more_probab
     assert all(iou(n, geometry[2]) < 0.35 for n in news), "a duplicate of the proposal"
 
 
+def test_a_proposal_decided_while_find_similar_moves_it_is_left_decided(
+    api, demo_ws, loose, monkeypatch
+):
+    """The decision lands after find similar read the image's boxes and before it writes
+    (a hook on that read, so the race is deterministic): no 409 for the key press, the
+    decision stands as made, and no duplicate is added over the decided box."""
+    from sqlalchemy import update
+
+    from labeler.prelabel import proposing
+
+    image = _images(api)[0]
+    rbc = next(b for lab, b in _truth(image["path"]) if lab == "RBC")
+    ex = _draw(api, image["id"], "RBC", rbc)
+    url = f"{V1}/images/{image['id']}/find-similar"
+    target = api.post(url, json={"box_ids": [ex["id"]]}).get_json()["proposals"][0]
+    with demo_ws.sessions.begin() as s:  # a worse proposal: the next press updates it
+        box = s.get(Box, target["id"])
+        box.x, box.score = box.x + 0.15 * box.w, 0.0001
+    read, raced = proposing._standing, []
+
+    def read_then_decide(session, image_id):
+        rows = read(session, image_id)
+        if len(raced) == 1 and any(r.id == target["id"] for r in rows):  # _store's read
+            with demo_ws.engine.begin() as conn:  # the annotator's accept, committed first
+                conn.execute(update(Box).where(Box.id == target["id"])
+                             .values(status="accepted", version=Box.version + 1))  # fmt: skip
+        raced.append(True)
+        return rows
+
+    monkeypatch.setattr(proposing, "_standing", read_then_decide)
+    resp = api.post(url, json={"box_ids": [ex["id"]]})
+    assert raced and resp.status_code == 200, resp.get_json()
+    assert resp.get_json()["updated"] == []
+    after = next(b for b in _boxes(api, image["id"]) if b["id"] == target["id"])
+    assert after["status"] == "accepted" and after["score"] == 0.0001
+    news = [(b["x"], b["y"], b["w"], b["h"]) for b in resp.get_json()["proposals"]]
+    assert all(iou(n, (after["x"], after["y"], after["w"], after["h"])) < 0.35 for n in news)
+
+
 def test_a_label_whose_proposals_are_all_rejected_stops_getting_them(api, web_app, demo_ws, loose):
     learner = web_app.extensions["labeler.learner"]
     images = _images(api)
