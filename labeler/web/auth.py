@@ -26,7 +26,7 @@ from labeler.store import boxes as box_writes
 from labeler.web.common import USER_HEADER, identity, workspace
 from labeler.web.errors import Unauthenticated, bad_request
 
-PUBLIC = {"auth.show_login", "auth.log_in", "ops.show_health", "static"}
+PUBLIC = {"auth.show_login", "auth.log_in", "ops.show_health", "static", "api.openapi.show_openapi"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 ENDPOINT_ACTIONS: dict[str, Action] = {

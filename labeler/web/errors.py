@@ -13,7 +13,7 @@ an HTML error page. ``error`` is a stable machine-readable code:
  403   ``forbidden``         the role may not do this; ``role_needed`` names the least
                              role that may, ``role`` is the caller's
  404   ``not_found``         unknown id or route
- 405   ``method_not_allowed``
+ 405   ``method_not_allowed``  the ``Allow`` header lists the allowed methods
  409   ``conflict``          stale ``version``; the body has ``current``
  413   ``too_large``         body over ``MAX_CONTENT_LENGTH``
  422   ``invalid``           well-formed but invalid values (also integers past 2^63)
@@ -175,7 +175,8 @@ def field(
             f"field {name!r} is out of range (integers must be below 2^63), got {value!r}"
         )
     if not ok:
-        raise bad_request(f"field {name!r} must be a {kind}, got {json.dumps(value)[:80]}")
+        shown = json.dumps(value, default=repr)[:80]  # repr: an OutOfRange nested in it
+        raise bad_request(f"field {name!r} must be a {kind}, got {shown}")
     if kind == "number" and not math.isfinite(value):
         raise invalid(f"field {name!r} must be a finite number, got {value!r}")
     return value
@@ -248,7 +249,12 @@ def register_error_handlers(app: Flask) -> None:
     def _http(exc: HTTPException):
         if not _is_api():
             return exc
-        return error_response(exc.code or 500, exc.description or exc.name)
+        resp = error_response(exc.code or 500, exc.description or exc.name)
+        # Keep the exception's own headers: a 405 must say which methods are allowed (Allow).
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                resp.headers[name] = value
+        return resp
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

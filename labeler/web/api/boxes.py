@@ -25,10 +25,10 @@ GEOMETRY = ("x", "y", "w", "h")
 
 
 def _label_ref(data: dict, *, required: bool) -> dict:
-    """``label_id`` (wins when given) or ``label`` (a name), type-checked."""
-    if data.get("label_id") is not None:
-        return {"label_id": field(data, "label_id", "int")}
-    return {"label": field(data, "label", "str", required=required)}
+    """``label_id`` (wins when given) or ``label`` (a name), both type-checked."""
+    by_id = data.get("label_id") is not None
+    name = field(data, "label", "str", required=required and not by_id)
+    return {"label_id": field(data, "label_id", "int")} if by_id else {"label": name}
 
 
 def _score(data: dict) -> dict:
@@ -82,15 +82,17 @@ def patch_box(box_id: int):
 
 @bp.delete("/boxes/<int:box_id>")
 def delete_box(box_id: int):
-    raw = request.args.get("version") or (
-        json_body().get("version") if request.get_data(cache=True).strip() else None
-    )
-    try:
-        version = None if raw is None else int(raw)
-    except (TypeError, ValueError):
-        raise bad_request(f"version must be an integer, got {raw!r}") from None
-    if version is not None and not is_id(version):
-        raise bad_request(f"version must be an integer below 2^63, got {raw!r}")
+    data = json_body() if request.get_data(cache=True).strip() else {}  # optional {version}
+    raw = request.args.get("version")
+    if raw:  # ?version= wins over the body's
+        try:
+            version = int(raw)
+        except ValueError:
+            raise bad_request(f"version must be an integer, got {raw!r}") from None
+        if not is_id(version):
+            raise bad_request(f"version must be an integer below 2^63, got {raw!r}")
+    else:
+        version = field(data, "version", "int", required=False)
     with workspace().sessions.begin() as s:
         gone = box_json(require(s, Box, box_id))
         boxes.delete_box(s, box_id=box_id, version=version)
