@@ -48,8 +48,22 @@ def zero_bomb(tmp_path_factory) -> Path:
     return path
 
 
-def run_ingest(ws, src: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
+# Runs argv[2:] and writes its peak RSS (KiB) to argv[1]. A child's own ru_maxrss is no use
+# here: Linux carries the forking process's high-water mark over exec, so a child of a big
+# pytest process reports pytest's size. A small fresh parent reports its child's.
+PEAK_RSS = (
+    "import resource, subprocess, sys; rc = subprocess.call(sys.argv[2:]); "
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
+    "sys.exit(rc)"
+)
+
+
+def run_ingest(
+    ws, src: Path, *extra: str, env: dict | None = None, peak_rss_to: Path | None = None
+) -> subprocess.Popen:
     cmd = [LABELER, "ingest", str(src), "-d", "cells", "-q", *extra]
+    if peak_rss_to is not None:
+        cmd = [sys.executable, "-c", PEAK_RSS, str(peak_rss_to), *cmd]
     env = {**os.environ, "LABELER_WORKSPACE": str(ws.root), **(env or {})}
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -70,18 +84,18 @@ def run_ingest(ws, src: Path, *extra: str, env: dict | None = None) -> subproces
         ),
     ],
 )
-def test_zip_of_zero_runs_is_refused_in_bounded_memory(empty_ws, zero_bomb, config, reason):
+def test_zip_of_zero_runs_is_refused_in_bounded_memory(
+    empty_ws, zero_bomb, config, reason, tmp_path
+):
     set_config(empty_ws, **config)
-    proc = run_ingest(empty_ws, zero_bomb)
-    with proc.stdout, proc.stderr:  # -q: the output is a few lines, no pipe can fill up
-        out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
-    _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    peak = tmp_path / "peak-rss-kib"
+    proc = run_ingest(empty_ws, zero_bomb, peak_rss_to=peak)
+    out, err = (text.decode() for text in proc.communicate())
     assert proc.returncode == 0, out + err
     for i in range(3):
         assert f"rejected   zeros-{i}.png: {reason}" in out, out
     assert "ingested 1," in out
-    assert usage.ru_maxrss < RSS_LIMIT_KB, f"peak RSS {usage.ru_maxrss} KiB"
+    assert 0 < int(peak.read_text()) < RSS_LIMIT_KB, f"peak RSS {peak.read_text()} KiB"
     images = empty_ws.dataset_dir("cells") / "images"
     assert sorted(p.name for p in images.iterdir()) == ["good.png"]  # no spooled leftovers
 
