@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import func, select, update
 
-from labeler.prelabel import learning, tightening
+from labeler.prelabel import appearances, learning, tightening
 from labeler.store.models import Box, Candidate, Image
 from labeler.workspace import Workspace
 
@@ -84,6 +84,7 @@ class Learner:
                 if labels is None:  # an image was done: rankers and box regressors
                     learning.refit(s, dataset_id=dataset_id)
                     tightening.refit(self.ws, s, dataset_id=dataset_id)
+                    appearances.refit(self.ws, s, dataset_id=dataset_id)
                 for label_id in sorted(labels or ()):
                     learning.refit(s, dataset_id=dataset_id, label_id=label_id)
         except Exception:  # a failed refit keeps the last state; never kill the thread

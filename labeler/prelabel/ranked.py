@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 
 from labeler.matching import XYWH, Candidates, Matcher, Proposal, iou_matrix, profiles
 from labeler.matching.profiles import Planes
-from labeler.prelabel import learning, tightening
+from labeler.prelabel import appearances, learning, tightening
 from labeler.ranking import Ranker
+from labeler.ranking.appearance import Appearance
 from labeler.ranking.boxfit import BoxFit
 
 # Which candidates a staying box rules out: a mask (N,) for the candidates given.
@@ -48,11 +49,13 @@ def blocked_by(staying: Sequence[XYWH]) -> BlockedRule:
 
 @dataclass(frozen=True, eq=False)
 class LabelModels:
-    """A label's rankers (P(accepted), P(accepted or adjusted)) and box regressor."""
+    """A label's rankers (P(accepted), P(accepted or adjusted)), box regressor and
+    appearance model."""
 
     accepted: Ranker
     useful: Ranker
     boxfit: BoxFit | None = None
+    appearance: Appearance | None = None
 
     @classmethod
     def priors(cls) -> LabelModels:
@@ -67,7 +70,8 @@ class LabelModels:
     def key(self) -> str:
         """A stable text of the state, for cache keys."""
         parts = [self.accepted.to_dict(), self.useful.to_dict()]
-        return repr([parts, None if self.boxfit is None else self.boxfit.to_dict()])
+        fitted = [None if m is None else m.to_dict() for m in (self.boxfit, self.appearance)]
+        return repr([parts, fitted])
 
 
 def lazy_planes(image: np.ndarray) -> Callable[[], Planes]:
@@ -79,14 +83,21 @@ def lazy_planes(image: np.ndarray) -> Callable[[], Planes]:
 EDGE_TOP = 150  # candidates (best matcher score first) whose edge fit is measured
 
 
-def with_edge_fit(cands: Candidates, planes: Callable[[], Planes]) -> Candidates:
-    """``cands`` with the rankers' edge columns (:func:`labeler.matching.profiles.edge_fit`)
-    appended; past the :data:`EDGE_TOP` best, a weak fit (they are rarely shown)."""
+def with_rank_features(
+    cands: Candidates, planes: Callable[[], Planes], appearance: Appearance | None = None
+) -> Candidates:
+    """``cands`` with the rankers' own columns appended (after the matcher's features): the
+    edge fit (:func:`labeler.matching.profiles.edge_fit`) and the label's ``appearance``
+    log-odds (0 without a model). Past the :data:`EDGE_TOP` best: a weak fit and 0 (they
+    are rarely shown)."""
     n = len(cands)
-    extra = np.tile([0.0, 0.5], (n, 1))
+    extra = np.tile([0.0, 0.5, 0.0], (n, 1))
     top = np.argsort(-cands.scores, kind="stable")[:EDGE_TOP]
     if len(top):
-        extra[top] = profiles.edge_fit(profiles.box_profiles(planes(), cands.boxes[top]))
+        rows = profiles.box_profiles(planes(), cands.boxes[top])
+        extra[top, :2] = profiles.edge_fit(rows)
+        if appearance is not None:
+            extra[top, 2] = appearance.log_odds(rows)
     features = np.column_stack([cands.features.reshape(n, -1), extra])
     return Candidates(cands.boxes, cands.scores, cands.labels, features)
 
@@ -117,7 +128,7 @@ def rank_label(
     image); ``already_shown`` of the label's proposals on the image count against the
     per-image cap; ``min_score`` (calibrated, 0..1) cuts further when given.
     """
-    cands = with_edge_fit(cands, planes)
+    cands = with_rank_features(cands, planes, models.appearance)
     p, p_useful = learning.score((models.accepted, models.useful), cands.features)
     ok = ~blocked(cands)
     if models.boxfit is not None and len(cands):
@@ -137,7 +148,11 @@ def dataset_models(session: Session, *, dataset_id: int) -> dict[int, LabelModel
     states = learning.dataset_states(session, dataset_id=dataset_id)
     rankers = learning.dataset_rankers(session, dataset_id=dataset_id, states=states)
     fits = tightening.load(session, dataset_id=dataset_id, states=states)
-    return {lab: LabelModels(*pair, boxfit=fits.get(lab)) for lab, pair in rankers.items()}
+    looks = appearances.load(session, dataset_id=dataset_id, states=states)
+    return {
+        lab: LabelModels(*pair, boxfit=fits.get(lab), appearance=looks.get(lab))
+        for lab, pair in rankers.items()
+    }
 
 
 def image_proposals(

@@ -4,7 +4,8 @@ A :class:`Ranker` learns, for one label of one dataset, how likely the
 annotator is to accept a candidate of :meth:`labeler.matching.Matcher.candidates`
 from its feature row (:data:`RANK_FEATURES`: the matcher's
 :data:`labeler.matching.FEATURE_NAMES`, then how well the box sits on the image's edges,
-:func:`labeler.matching.profiles.edge_fit`, which tells a tight box from a loose one). It has
+:func:`labeler.matching.profiles.edge_fit`, which tells a tight box from a loose one, and
+the log-odds of the label's appearance model, :mod:`labeler.ranking.appearance`). It has
 three stages, by how much it has seen:
 
 1. no decisions: :func:`prior` of the matcher score, a fixed and
@@ -33,9 +34,10 @@ import numpy as np
 from labeler.matching import FEATURE_NAMES, MATCHER_VERSION
 from labeler.matching.profiles import EDGE_FEATURES
 
-RANKER_VERSION = 2
-# The matcher's features, then how well the box sits on edges (labeler.matching.profiles).
-RANK_FEATURES = (*FEATURE_NAMES, *EDGE_FEATURES)
+RANKER_VERSION = 3
+# The matcher's features, how well the box sits on edges (labeler.matching.profiles), and
+# the label's appearance model's log-odds (labeler.ranking.appearance; 0 without one).
+RANK_FEATURES = (*FEATURE_NAMES, *EDGE_FEATURES, "appearance")
 MIN_EACH = 8
 # Training rows kept for refits per label: the newest win (the annotator's
 # standard and the bank drift as a dataset is labelled).

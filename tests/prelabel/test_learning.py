@@ -10,7 +10,7 @@ from labeler.matching import MATCHER_VERSION, Candidates
 from labeler.matching.profiles import planes
 from labeler.prelabel import learning
 from labeler.prelabel.bank import bank_exemplar_boxes
-from labeler.prelabel.ranked import with_edge_fit
+from labeler.prelabel.ranked import with_rank_features
 from labeler.ranking import RANK_FEATURES, Ranker
 from labeler.store import Box, Dataset, Image, make_engine, migrate
 from labeler.store.models import Candidate, RankerState
@@ -220,7 +220,7 @@ def test_on_the_demo_real_candidates_learn_and_the_bank_spreads(demo_ws):
         for img in images:
             target = read_image(demo_ws.root / img.path)
             c = matcher.candidates(target, min_score=learning.MIN_SCORE).of_label("RBC")
-            c = with_edge_fit(c, lambda target=target: planes(target))  # the rankers' columns
+            c = with_rank_features(c, lambda target=target: planes(target))  # the rankers' columns
             p, pu = learning.score(learning.rankers(s, dataset_id=ds.id, label_id=rbc.id),
                                    c.features)  # fmt: skip
             shown = learning.select_shown(p, p_useful=pu)

@@ -1,0 +1,118 @@
+"""Each label's appearance model, fitted in the background on its decided candidates.
+
+Training rows are the label's recorded candidates whose image is done (their outcome set by
+:func:`labeler.prelabel.learning.label_outcomes`): the profile of each candidate's box, and
+whether it was accepted. Profiles need the image's pixels, so this runs only in the
+background (:class:`labeler.prelabel.feedback.Learner`, beside the box regressor), with
+profile rows cached per image and label (a refit reads only images whose rows changed).
+The model is kept in the label's :class:`~labeler.store.models.RankerState` under
+``"appearance"`` (absent: the rankers' ``appearance`` column stays 0).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict, defaultdict
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from labeler import imagecache
+from labeler.matching import MATCHER_VERSION
+from labeler.matching.profiles import box_profiles, planes
+from labeler.prelabel.learning import dataset_states, upsert_state
+from labeler.ranking.appearance import Appearance
+from labeler.store.models import Candidate, Image, LabelClass, RankerState
+from labeler.workspace import Workspace
+
+MAX_ROWS = 3000  # newest decided candidates per label a fit uses
+_CACHE_SIZE = 2000
+_cache: OrderedDict[tuple[int, int], tuple[tuple, np.ndarray]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _decided(session: Session, label_id: int) -> dict[int, list[tuple]]:
+    """The label's newest decided candidates, by image id: (id, box, accepted)."""
+    rows = session.execute(
+        select(
+            Candidate.id,
+            Candidate.image_id,
+            Candidate.x,
+            Candidate.y,
+            Candidate.w,
+            Candidate.h,
+            Candidate.outcome,
+        )  # fmt: skip
+        .where(
+            Candidate.label_id == label_id,
+            Candidate.outcome.is_not(None),
+            Candidate.matcher_version == MATCHER_VERSION,
+        )
+        .order_by(Candidate.id.desc())
+        .limit(MAX_ROWS)
+    )
+    out: dict[int, list[tuple]] = defaultdict(list)
+    for cid, image_id, x, y, w, h, outcome in rows:
+        if w >= 2 and h >= 2:
+            out[image_id].append((cid, (x, y, w, h), outcome == "accepted"))
+    return out
+
+
+def _profiles(ws: Workspace, image: Image, label_id: int, rows: list[tuple]) -> np.ndarray:
+    """Profile rows of one image's candidates of one label, cached by candidate ids."""
+    key, want = (image.id, label_id), tuple(r[0] for r in rows)
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None and hit[0] == want:
+            _cache.move_to_end(key)
+            return hit[1]
+    with imagecache.readable(image):
+        pixels = imagecache.read_pixels(ws, image)
+    x = box_profiles(planes(pixels), np.array([r[1] for r in rows], np.float64))
+    with _cache_lock:
+        _cache[key] = (want, x)
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return x
+
+
+def refit(ws: Workspace, session: Session, *, dataset_id: int) -> dict[int, Appearance | None]:
+    """Refit the appearance model of every label of the dataset and store it (or its
+    absence, with too few decisions). The caller commits."""
+    out: dict[int, Appearance | None] = {}
+    for label_id in session.scalars(
+        select(LabelClass.id).where(LabelClass.dataset_id == dataset_id)
+    ).all():
+        xs, ys = [], []
+        for image_id, rows in sorted(_decided(session, label_id).items()):
+            try:
+                xs.append(_profiles(ws, session.get(Image, image_id), label_id, rows))
+            except (OSError, ValueError):  # a missing or unreadable file teaches nothing
+                continue
+            ys.append(np.array([r[2] for r in rows], bool))
+        model = Appearance.fit(features=np.vstack(xs), accepted=np.concatenate(ys)) if xs else None
+        upsert_state(
+            session, dataset_id=dataset_id, label_id=label_id,
+            appearance=None if model is None else model.to_dict(),
+        )  # fmt: skip
+        out[label_id] = model
+    return out
+
+
+def load(
+    session: Session, *, dataset_id: int, states: dict[int, RankerState] | None = None
+) -> dict[int, Appearance]:
+    """The stored appearance models of a dataset's labels, by label id (none at all under
+    ``$LABELER_NO_APPEARANCE``, for before/after benchmarks)."""
+    if os.environ.get("LABELER_NO_APPEARANCE"):
+        return {}
+    if states is None:
+        states = dataset_states(session, dataset_id=dataset_id)
+    out = {}
+    for label_id, row in states.items():
+        model = Appearance.from_dict((row.state or {}).get("appearance"))
+        if model is not None:
+            out[label_id] = model
+    return out
