@@ -27,10 +27,10 @@ MAX_CANDIDATES = 1000
 
 def _kept(boxes, scores, threshold, exclude, nms_iou) -> np.ndarray:
     """Indices of the boxes scoring >= ``threshold``, off every ``exclude`` box, after NMS."""
-    keep = scores >= threshold
-    if len(exclude):
-        keep &= iou_matrix(boxes, exclude).max(axis=1) < EXCLUDE_IOU
-    return np.flatnonzero(keep)[nms(boxes[keep], scores[keep], nms_iou)][:MAX_CANDIDATES]
+    idx = np.flatnonzero(scores >= threshold)
+    if len(exclude) and len(idx):  # only boxes over the threshold: the matrix is N x M
+        idx = idx[iou_matrix(boxes[idx], exclude).max(axis=1) < EXCLUDE_IOU]
+    return idx[nms(boxes[idx], scores[idx], nms_iou, limit=MAX_CANDIDATES)]
 
 
 def _group_size(t: Template) -> tuple[float, float]:

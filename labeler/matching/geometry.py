@@ -92,7 +92,9 @@ def iou_pairs(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+def nms(
+    boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, *, limit: int | None = None
+) -> np.ndarray:
     """Greedy non-maximum suppression.
 
     Parameters
@@ -104,6 +106,9 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     iou_threshold : float
         A box is suppressed when its IoU with an already kept box is
         ``>= iou_threshold``.
+    limit : int, optional
+        Stop once this many boxes are kept: the first ``limit`` of the full result, without
+        comparing the rest (each kept box costs a pass over all later ones).
 
     Returns
     -------
@@ -130,7 +135,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
         if suppressed[i]:
             continue
         keep.append(i)
-        if i + 1 == n:
+        if i + 1 == n or len(keep) == limit:
             break
         iw = np.minimum(x1[i], x1[i + 1 :]) - np.maximum(x0[i], x0[i + 1 :])
         ih = np.minimum(y1[i], y1[i + 1 :]) - np.maximum(y0[i], y0[i + 1 :])

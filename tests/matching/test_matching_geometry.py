@@ -74,6 +74,15 @@ def test_nms_keeps_no_overlapping_pair_and_covers_the_rest(bs, thr):
         assert ((ov >= thr) & (scores[keep] >= scores[i])).any()
 
 
+@given(boxes, st.floats(min_value=0.05, max_value=1.0), st.integers(min_value=1, max_value=8))
+@settings(max_examples=60)
+def test_nms_limit_is_the_head_of_the_full_result(bs, thr, limit):
+    b = np.array(bs, dtype=float).reshape(-1, 4)
+    scores = np.random.default_rng(len(bs)).random(len(bs))
+    full = nms(b, scores, thr)
+    assert nms(b, scores, thr, limit=limit).tolist() == full[:limit].tolist()
+
+
 def test_nms_empty_and_mismatch():
     assert nms(np.zeros((0, 4)), np.zeros(0), 0.5).shape == (0,)
     with pytest.raises(ValueError, match="2 boxes but 1 scores"):
