@@ -88,10 +88,11 @@ def with_rank_features(
 ) -> Candidates:
     """``cands`` with the rankers' own columns appended (after the matcher's features): the
     edge fit (:func:`labeler.matching.profiles.edge_fit`) and the label's ``appearance``
-    log-odds (0 without a model). Past the :data:`EDGE_TOP` best: a weak fit and 0 (they
-    are rarely shown)."""
+    log-odds (0 without a model). Past the :data:`EDGE_TOP` best (rarely shown): a weak fit
+    and the model's base rate."""
     n = len(cands)
-    extra = np.tile([0.0, 0.5, 0.0], (n, 1))
+    unmeasured = 0.0 if appearance is None else appearance.base_log_odds
+    extra = np.tile([0.0, 0.5, unmeasured], (n, 1))
     top = np.argsort(-cands.scores, kind="stable")[:EDGE_TOP]
     if len(top):
         rows = profiles.box_profiles(planes(), cands.boxes[top])

@@ -36,6 +36,9 @@ class Appearance:
     coef: np.ndarray
     intercept: float
     n_rows: int = 0
+    # log(accepted / other) of the training rows: the column's value for candidates whose
+    # profile is not measured (past the best ones), so they are neither favoured nor not
+    base_log_odds: float = 0.0
 
     @classmethod
     def fit(cls, *, features: np.ndarray, accepted: np.ndarray) -> Appearance | None:
@@ -51,7 +54,8 @@ class Appearance:
         sd = x.std(axis=0)
         scale = np.where(sd > 1e-9, sd, 1.0)
         model = LogisticRegression(C=C_REG, max_iter=500).fit((x - mean) / scale, y)
-        return cls(mean, scale, model.coef_[0].copy(), float(model.intercept_[0]), len(y))
+        base = float(np.log(y.sum() / (~y).sum()))
+        return cls(mean, scale, model.coef_[0].copy(), float(model.intercept_[0]), len(y), base)
 
     def log_odds(self, features: np.ndarray) -> np.ndarray:
         """Log-odds ``(N,)`` that candidates with profile rows ``(N, F)`` are accepted."""
@@ -67,6 +71,7 @@ class Appearance:
             "coef": self.coef.tolist(),
             "intercept": self.intercept,
             "n_rows": self.n_rows,
+            "base_log_odds": self.base_log_odds,
         }
 
     @classmethod
@@ -84,4 +89,5 @@ class Appearance:
             np.array(state["coef"], np.float64),
             float(state["intercept"]),
             int(state.get("n_rows", 0)),
+            float(state.get("base_log_odds", 0.0)),
         )

@@ -89,6 +89,18 @@ def test_too_few_decisions_store_no_model_and_the_column_stays_0(demo_ws):
     assert out.features[0, APPEARANCE] == 0.0
 
 
+def test_candidates_past_the_measured_ones_get_the_base_rate(demo_ws, decided, monkeypatch):
+    ds, rbc, _ = decided
+    with demo_ws.sessions.begin() as s:
+        model = appearances.refit(demo_ws, s, dataset_id=ds)[rbc]
+    assert model.base_log_odds < 0  # most candidates are not accepted
+    monkeypatch.setattr(ranked, "EDGE_TOP", 1)
+    box = np.array([[10.0, 10.0, 30.0, 30.0]] * 2)
+    img = np.zeros((100, 100), np.uint8)
+    out = ranked.with_rank_features(learning_candidates(box), lambda: planes(img), model)
+    assert out.features[1, APPEARANCE] == model.base_log_odds
+
+
 def test_the_switch_leaves_models_out(demo_ws, decided, monkeypatch):
     ds, rbc, _ = decided
     with demo_ws.sessions.begin() as s:
