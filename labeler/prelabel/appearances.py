@@ -12,8 +12,7 @@ The model is kept in the label's :class:`~labeler.store.models.RankerState` unde
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 
 import numpy as np
 from sqlalchemy import select
@@ -23,14 +22,13 @@ from labeler import imagecache
 from labeler.matching import MATCHER_VERSION
 from labeler.matching.profiles import box_profiles, planes
 from labeler.prelabel.learning import dataset_states, upsert_state
+from labeler.prelabel.lru import Lru
 from labeler.ranking.appearance import Appearance
 from labeler.store.models import Candidate, Image, LabelClass, RankerState
 from labeler.workspace import Workspace
 
 MAX_ROWS = 3000  # newest decided candidates per label a fit uses
-_CACHE_SIZE = 2000
-_cache: OrderedDict[tuple[int, int], tuple[tuple, np.ndarray]] = OrderedDict()
-_cache_lock = threading.Lock()
+_profiles_cache: Lru[tuple[tuple, np.ndarray]] = Lru(2000)  # (image, label) -> (ids, rows)
 
 
 def _decided(session: Session, label_id: int) -> dict[int, list[tuple]]:
@@ -63,19 +61,13 @@ def _decided(session: Session, label_id: int) -> dict[int, list[tuple]]:
 def _profiles(ws: Workspace, image: Image, label_id: int, rows: list[tuple]) -> np.ndarray:
     """Profile rows of one image's candidates of one label, cached by candidate ids."""
     key, want = (image.id, label_id), tuple(r[0] for r in rows)
-    with _cache_lock:
-        hit = _cache.get(key)
-        if hit is not None and hit[0] == want:
-            _cache.move_to_end(key)
-            return hit[1]
+    hit = _profiles_cache.get(key)
+    if hit is not None and hit[0] == want:
+        return hit[1]
     with imagecache.readable(image):
         pixels = imagecache.read_pixels(ws, image)
     x = box_profiles(planes(pixels), np.array([r[1] for r in rows], np.float64))
-    with _cache_lock:
-        _cache[key] = (want, x)
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return x
+    return _profiles_cache.put(key, (want, x))[1]
 
 
 def refit(ws: Workspace, session: Session, *, dataset_id: int) -> dict[int, Appearance | None]:

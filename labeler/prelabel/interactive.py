@@ -8,8 +8,6 @@ transactions.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -20,6 +18,7 @@ from sqlalchemy.orm import Session
 from labeler import imagecache
 from labeler.matching import XYWH, Exemplar, Matcher
 from labeler.prelabel import bank, learning, proposing
+from labeler.prelabel.lru import Lru
 from labeler.store.models import Box, Dataset, Image
 from labeler.store.queries import InvalidBox, InvalidInput, NotFound, require, validate_box
 from labeler.workspace import Workspace
@@ -110,8 +109,7 @@ def label_banks(
     return specs
 
 
-_MATCHERS: OrderedDict[tuple, Matcher] = OrderedDict()
-_MATCHERS_LOCK = threading.Lock()
+_MATCHERS: Lru[Matcher] = Lru(MATCHER_CACHE)
 Reader = Callable[[Workspace, Image], np.ndarray]
 
 
@@ -126,10 +124,9 @@ def build_matcher(
     """
     images = {sp.image_id: s.get(Image, sp.image_id) for sp in specs}
     key = (tuple((images[sp.image_id].sha256, sp.box, sp.label) for sp in specs), threshold)
-    with _MATCHERS_LOCK:
-        if key in _MATCHERS:
-            _MATCHERS.move_to_end(key)
-            return _MATCHERS[key]
+    cached = _MATCHERS.get(key)
+    if cached is not None:
+        return cached
     exemplars = []
     for spec in specs:
         try:
@@ -137,12 +134,7 @@ def build_matcher(
             exemplars.append(Exemplar(image=pixels, box=spec.box, label=spec.label))
         except (OSError, ValueError) as exc:  # unreadable file, box too small or flat
             raise InvalidInput(f"exemplar on image {spec.image_id}: {exc}") from None
-    matcher = Matcher(exemplars, min_score=threshold)
-    with _MATCHERS_LOCK:
-        _MATCHERS[key] = matcher
-        while len(_MATCHERS) > MATCHER_CACHE:
-            _MATCHERS.popitem(last=False)
-    return matcher
+    return _MATCHERS.put(key, Matcher(exemplars, min_score=threshold))
 
 
 def find_similar(

@@ -13,8 +13,6 @@ The fit is kept in the label's :class:`~labeler.store.models.RankerState` under
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
 
 import numpy as np
 from sqlalchemy import select
@@ -25,6 +23,7 @@ from labeler.matching import Candidates, nms
 from labeler.matching.geometry import iou_pairs
 from labeler.matching.profiles import Planes, box_profiles, jittered, planes
 from labeler.prelabel.learning import dataset_states, upsert_state
+from labeler.prelabel.lru import Lru
 from labeler.ranking.boxfit import BoxFit
 from labeler.store.models import Box, Candidate, Image, LabelClass, RankerState
 from labeler.workspace import Workspace
@@ -34,9 +33,7 @@ COPIES = 8  # jittered copies per box
 TOP = 100  # candidates tightened per (image, label), best first: what can be shown and more
 KEEP_IOU = 0.5  # a tightened box must overlap the matcher's this much
 DUPLICATE_IOU = 0.5  # two tightened candidates this close are one object: the better stays
-_CACHE_SIZE = 2000
-_cache: OrderedDict[tuple[int, int], tuple[tuple, tuple]] = OrderedDict()
-_cache_lock = threading.Lock()
+_rows_cache: Lru[tuple[tuple, tuple]] = Lru(2000)  # (image, label) -> (its boxes, rows)
 
 
 def _human_boxes(session: Session, label_id: int) -> dict[int, list[tuple]]:
@@ -79,19 +76,14 @@ def _human_boxes(session: Session, label_id: int) -> dict[int, list[tuple]]:
 def _rows(ws: Workspace, image: Image, label_id: int, boxes: list[tuple]) -> tuple:
     """(features, jittered boxes, truth) of one image's boxes of one label, cached."""
     key, want = (image.id, label_id), tuple(sorted(boxes))
-    with _cache_lock:
-        hit = _cache.get(key)
-        if hit is not None and hit[0] == want:
-            _cache.move_to_end(key)
-            return hit[1]
+    hit = _rows_cache.get(key)
+    if hit is not None and hit[0] == want:
+        return hit[1]
     rng = np.random.default_rng([image.id, label_id])
     b, t = jittered(np.array(want, np.float64), copies=COPIES, rng=rng)
     with imagecache.readable(image):
         x = box_profiles(planes(imagecache.read_pixels(ws, image)), b)
-    with _cache_lock:
-        _cache[key] = (want, (x, b, t))
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
+    _rows_cache.put(key, (want, (x, b, t)))
     return x, b, t
 
 
