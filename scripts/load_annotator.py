@@ -76,6 +76,7 @@ class Annotator:
     def run(self, deadline: float) -> None:
         ops, weights = zip(*MIX.items(), strict=True)
         try:
+            self.do_draw()  # one write however slow the machine: every run has writes to check
             while time.monotonic() < deadline:
                 getattr(self, "do_" + self.rng.choices(ops, weights)[0])()
         except Exception:  # an answer not of the documented shape: reported, and a failure

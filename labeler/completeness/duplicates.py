@@ -15,6 +15,7 @@ from labeler.completeness.sql import (
     NEAR_DUPLICATE_IOU,
     Row,
 )
+from labeler.store.models import BOX_STATUSES
 
 
 def _least(a, b):
@@ -25,7 +26,8 @@ def _greatest(a, b):
     return case((a > b, a), else_=b)
 
 
-LIVE = ("proposed", "accepted")  # an IN list, not "!= rejected": the index seeks each
+# Live statuses as an IN list, not "!= rejected": the index seeks each one
+LIVE = tuple(s for s in BOX_STATUSES if s != "rejected")
 
 
 def _x_reach(a, c, threshold: float) -> tuple:

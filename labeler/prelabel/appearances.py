@@ -4,7 +4,8 @@ Training rows are the label's recorded candidates whose image is done (their out
 :func:`labeler.prelabel.learning.label_outcomes`): the profile of each candidate's box, and
 whether it was accepted. Profiles need the image's pixels, so this runs only in the
 background (:class:`labeler.prelabel.feedback.Learner`, beside the box regressor), with
-profile rows cached per image and label (a refit reads only images whose rows changed).
+profile rows cached per image and label (a refit reads only images whose rows changed;
+the image just done is read once for both fits, :func:`~labeler.prelabel.tightening.image_planes`).
 The model is kept in the label's :class:`~labeler.store.models.RankerState` under
 ``"appearance"`` (absent: the rankers' ``appearance`` column stays 0).
 """
@@ -18,11 +19,11 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from labeler import imagecache
 from labeler.matching import MATCHER_VERSION
-from labeler.matching.profiles import box_profiles, planes
+from labeler.matching.profiles import box_profiles
 from labeler.prelabel.learning import dataset_states, upsert_state
 from labeler.prelabel.lru import Lru
+from labeler.prelabel.tightening import image_planes
 from labeler.ranking.appearance import Appearance
 from labeler.store.models import Candidate, Image, LabelClass, RankerState
 from labeler.workspace import Workspace
@@ -64,9 +65,7 @@ def _profiles(ws: Workspace, image: Image, label_id: int, rows: list[tuple]) -> 
     hit = _profiles_cache.get(key)
     if hit is not None and hit[0] == want:
         return hit[1]
-    with imagecache.readable(image):
-        pixels = imagecache.read_pixels(ws, image)
-    x = box_profiles(planes(pixels), np.array([r[1] for r in rows], np.float64))
+    x = box_profiles(image_planes(ws, image), np.array([r[1] for r in rows], np.float64))
     return _profiles_cache.put(key, (want, x))[1]
 
 

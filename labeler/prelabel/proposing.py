@@ -20,6 +20,7 @@ the rankers learn from the image once it is done.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from labeler import imagecache
 from labeler.matching import MATCHER_VERSION, Candidates, Matcher, iou_matrix
+from labeler.matching.profiles import Planes
 from labeler.prelabel import learning, ranked
 from labeler.store.models import Box, Candidate, Image, LabelClass
 from labeler.store.proposals import blocks
@@ -157,25 +159,26 @@ def propose(
         cands = matcher.candidates(pixels, exclude=every, min_score=learning.MIN_SCORE)
     except ValueError as exc:  # e.g. an exemplar larger than this image
         raise InvalidInput(f"image {image_id}: {exc}") from None
-    for attempt in range(WRITE_ATTEMPTS):
+    planes = ranked.lazy_planes(pixels)  # edge fit and regressors: once per image
+    store = functools.partial(
+        _store, ws, image_id, cands, planes, who=who, params=params, min_score=min_score,
+        job_id=job_id, only_unfinished=only_unfinished,
+    )  # fmt: skip
+    for _ in range(WRITE_ATTEMPTS - 1):
         try:
-            return _store(
-                ws, image_id, cands, pixels, who=who, params=params, min_score=min_score,
-                job_id=job_id, only_unfinished=only_unfinished,
-            )  # fmt: skip
+            return store()
         except StaleRow:
             # a proposal this request was updating was decided meanwhile: read the image's
             # boxes again and redo the write, rather than answer 409 to a key press
-            if attempt == WRITE_ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+            continue
+    return store()
 
 
 def _store(
     ws: Workspace,
     image_id: int,
     cands: Candidates,
-    pixels: np.ndarray,
+    planes: Callable[[], Planes],
     *,
     who: str,
     params: dict,
@@ -195,7 +198,6 @@ def _store(
         models = ranked.dataset_models(s, dataset_id=image.dataset_id)
         new: list[Box] = []
         updated: list[Box] = []
-        planes = ranked.lazy_planes(pixels)  # edge fit and regressors: once per image
         for name in sorted(set(cands.labels)):
             if name not in labels:
                 continue

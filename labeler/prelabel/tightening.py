@@ -73,6 +73,20 @@ def _human_boxes(session: Session, label_id: int) -> dict[int, list[tuple]]:
     return out
 
 
+_planes_cache: Lru[Planes] = Lru(2)  # the image(s) just done: every label's refit reads them
+
+
+def image_planes(ws: Workspace, image: Image) -> Planes:
+    """The profile planes of ``image`` for the background refits (box regressor and
+    appearance, every label): a newly done image is read and differentiated once."""
+    key = (image.id, image.sha256)
+    hit = _planes_cache.get(key)
+    if hit is not None:
+        return hit
+    with imagecache.readable(image):
+        return _planes_cache.put(key, planes(imagecache.read_pixels(ws, image)))
+
+
 def _rows(ws: Workspace, image: Image, label_id: int, boxes: list[tuple]) -> tuple:
     """(features, jittered boxes, truth) of one image's boxes of one label, cached."""
     key, want = (image.id, label_id), tuple(sorted(boxes))
@@ -81,8 +95,7 @@ def _rows(ws: Workspace, image: Image, label_id: int, boxes: list[tuple]) -> tup
         return hit[1]
     rng = np.random.default_rng([image.id, label_id])
     b, t = jittered(np.array(want, np.float64), copies=COPIES, rng=rng)
-    with imagecache.readable(image):
-        x = box_profiles(planes(imagecache.read_pixels(ws, image)), b)
+    x = box_profiles(image_planes(ws, image), b)
     _rows_cache.put(key, (want, (x, b, t)))
     return x, b, t
 
