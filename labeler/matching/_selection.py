@@ -14,7 +14,7 @@ from labeler.matching.appearance import gate
 from labeler.matching.bank import Template
 from labeler.matching.border import clip_centred
 from labeler.matching.candidates import Candidates, assemble
-from labeler.matching.geometry import iou_matrix, nms
+from labeler.matching.geometry import nms, overlaps_any
 from labeler.matching.refine import refine_candidates
 from labeler.matching.stretch import RefineGroup
 
@@ -28,8 +28,8 @@ MAX_CANDIDATES = 1000
 def _kept(boxes, scores, threshold, exclude, nms_iou) -> np.ndarray:
     """Indices of the boxes scoring >= ``threshold``, off every ``exclude`` box, after NMS."""
     idx = np.flatnonzero(scores >= threshold)
-    if len(exclude) and len(idx):  # only boxes over the threshold: the matrix is N x M
-        idx = idx[iou_matrix(boxes[idx], exclude).max(axis=1) < EXCLUDE_IOU]
+    if len(exclude) and len(idx):
+        idx = idx[~overlaps_any(boxes[idx], exclude, EXCLUDE_IOU)]
     return idx[nms(boxes[idx], scores[idx], nms_iou, limit=MAX_CANDIDATES)]
 
 

@@ -33,9 +33,9 @@ from labeler.matching.bank import (
     check_exemplar_fits,
     colour_axis,
 )
-from labeler.matching.border import PARTIAL, at_own_edge
+from labeler.matching.border import PARTIAL, at_own_edge, clip_centred
 from labeler.matching.candidates import Candidates
-from labeler.matching.geometry import XYWH, as_boxes
+from labeler.matching.geometry import XYWH, as_boxes, overlaps_any
 from labeler.matching.levels import overhang, pyramid
 from labeler.matching.ncc import local_peaks, subpixel
 from labeler.matching.preprocess import check_image, is_color, value_range
@@ -205,7 +205,7 @@ class Matcher:
         bank = self._bank(color)
         groups = self._refine_groups(color) if refine else {}
         # The gate never raises a score, so peaks below min_score can be dropped first.
-        raw, levels = self._candidates(target, thr, color, groups)
+        raw, levels = self._candidates(target, thr, color, groups, excl)
         return select(
             raw, levels, bank, groups, width=width, height=height, threshold=thr,
             exclude=excl, nms_iou=self.nms_iou,
@@ -217,11 +217,15 @@ class Matcher:
             self._refiners[color] = build_groups(exs, color=color, axis=axis, fuse=self.fuse)
         return self._refiners[color]
 
-    def _candidates(self, target: np.ndarray, threshold: float, color: bool, refiners: dict):
+    def _candidates(
+        self, target: np.ndarray, threshold: float, color: bool, refiners: dict, exclude: np.ndarray
+    ):
         """Edge-score peaks >= ``threshold``: (boxes (N, 4) as unclipped
         ``(cx, cy, w, h)``, edge scores
         (N,), dark and light chroma distances (N,), bank indices (N,)), and the
-        pyramid levels (correlation levels plus the refiners' levels)."""
+        pyramid levels (correlation levels plus the refiners' levels). Peaks on an
+        ``exclude`` box are dropped before their colour is measured (selection would drop
+        them anyway; on a crowded large image they are most of the peaks)."""
         height, width = target.shape[:2]
         rng = value_range(target)
         bank = self._bank(color)
@@ -256,6 +260,16 @@ class Matcher:
             cx = (cols - ox + dx + tw / 2.0) * fx
             cy = (rows - oy + dy + th / 2.0) * fy
             w, h = t.size
+            if len(exclude):
+                box = clip_centred(
+                    np.column_stack([cx, cy, np.full(len(cx), w), np.full(len(cx), h)]),
+                    width,
+                    height,
+                )
+                off = ~overlaps_any(box, exclude, EXCLUDE_IOU)
+                idx, dx, dy, rows, cols, cx, cy = (
+                    a[off] for a in (idx, dx, dy, rows, cols, cx, cy)
+                )
             ok = at_own_edge(self.exemplars[t.exemplar].clipped, cx, cy, w, h, width, height)
             dark, light = clvl.distances(t.colour, (th, tw), rows - oy, cols - ox)
             boxes.append(np.column_stack([cx, cy, np.full(len(cx), w), np.full(len(cx), h)]))

@@ -92,6 +92,46 @@ def iou_pairs(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
+def x_band(boxes_a: np.ndarray, boxes_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ``(i, j)`` of ``boxes_a`` ``(N, 4)`` and ``boxes_b`` ``(M, 4)`` whose x ranges may
+    overlap: a superset of the overlapping pairs, found by sorting ``boxes_b`` on ``x``.
+
+    Every pair left out has IoU 0, so a test of IoU above a positive threshold need only
+    look at these: on a large image they are a few per box instead of ``N x M``.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray), each shape (P,), int64
+        Row indices into ``boxes_a`` and into ``boxes_b``.
+    """
+    a, b = as_boxes(boxes_a), as_boxes(boxes_b)
+    if not len(a) or not len(b):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    by_x = np.argsort(b[:, 0], kind="stable")
+    xs = b[by_x, 0]
+    # b overlaps a in x only if a.x0 - b.w < b.x0 < a.x1, and b.w <= the widest b.
+    lo = np.searchsorted(xs, a[:, 0] - max(float(b[:, 2].max()), 0.0), side="left")
+    hi = np.searchsorted(xs, a[:, 0] + a[:, 2], side="right")
+    counts = np.maximum(hi - lo, 0)
+    rows = np.repeat(np.arange(len(a)), counts)
+    starts = np.repeat(lo - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+    return rows, by_x[starts + np.arange(len(rows))]
+
+
+def overlaps_any(boxes: np.ndarray, others: np.ndarray, min_iou: float) -> np.ndarray:
+    """Which ``boxes`` ``(N, 4)`` have IoU ``>= min_iou`` (> 0) with one of ``others``
+    ``(M, 4)``: ``(N,)`` bool, the same as ``iou_matrix(boxes, others).max(axis=1) >=
+    min_iou`` without the ``N x M`` matrix."""
+    if min_iou <= 0:
+        raise ValueError(f"overlaps_any needs a positive min_iou, got {min_iou}")
+    a, b = as_boxes(boxes), as_boxes(others)
+    out = np.zeros(len(a), bool)
+    i, j = x_band(a, b)
+    if len(i):
+        out[i[iou_pairs(a[i], b[j]) >= min_iou]] = True
+    return out
+
+
 def nms(
     boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, *, limit: int | None = None
 ) -> np.ndarray:
@@ -108,7 +148,8 @@ def nms(
         ``>= iou_threshold``.
     limit : int, optional
         Stop once this many boxes are kept: the first ``limit`` of the full result, without
-        comparing the rest (each kept box costs a pass over all later ones).
+        comparing the rest. Each kept box is compared only with the later boxes whose x
+        range may overlap its own (all of them when ``iou_threshold <= 0``).
 
     Returns
     -------
@@ -127,6 +168,13 @@ def nms(
     x1, y1 = x0 + sb[:, 2], y0 + sb[:, 3]
     area = np.maximum(sb[:, 2], 0) * np.maximum(sb[:, 3], 0)
     n = len(sb)
+    if iou_threshold > 0:  # boxes apart in x have IoU 0 and never suppress: a band is enough
+        by_x = np.argsort(x0, kind="stable")
+        xs = x0[by_x]
+        lo = np.searchsorted(xs, x0 - max(float(sb[:, 2].max()), 0.0), side="left")
+        hi = np.searchsorted(xs, x1, side="right")
+    else:
+        by_x, lo, hi = np.arange(n), np.zeros(n, np.int64), np.full(n, n)
     suppressed = np.zeros(n, dtype=bool)
     keep: list[int] = []
     # Plain ufuncs, no np.clip/np.divide(where=): this loop runs once per kept
@@ -137,12 +185,14 @@ def nms(
         keep.append(i)
         if i + 1 == n or len(keep) == limit:
             break
-        iw = np.minimum(x1[i], x1[i + 1 :]) - np.maximum(x0[i], x0[i + 1 :])
-        ih = np.minimum(y1[i], y1[i + 1 :]) - np.maximum(y0[i], y0[i + 1 :])
+        c = by_x[lo[i] : hi[i]]
+        c = c[c > i]  # the later (lower-scored) boxes near box i
+        iw = np.minimum(x1[i], x1[c]) - np.maximum(x0[i], x0[c])
+        ih = np.minimum(y1[i], y1[c]) - np.maximum(y0[i], y0[c])
         inter = np.maximum(iw, 0.0) * np.maximum(ih, 0.0)
-        union = area[i] + area[i + 1 :] - inter
+        union = area[i] + area[c] - inter
         # IoU >= t  <=>  inter >= t * union (and union > 0: empty boxes never overlap)
-        suppressed[i + 1 :] |= (inter >= iou_threshold * union) & (union > 0)
+        suppressed[c] |= (inter >= iou_threshold * union) & (union > 0)
     return order[np.asarray(keep, dtype=np.int64)]
 
 

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from labeler import imagecache
 from labeler.matching import MATCHER_VERSION, Candidates, Matcher, iou_matrix
 from labeler.matching.profiles import Planes
-from labeler.prelabel import learning, ranked
+from labeler.prelabel import learning, ranked, tightening
 from labeler.store.models import Box, Candidate, Image, LabelClass
 from labeler.store.proposals import blocks
 from labeler.store.queries import InvalidInput, StaleRow, require
@@ -159,7 +159,8 @@ def propose(
         cands = matcher.candidates(pixels, exclude=every, min_score=learning.MIN_SCORE)
     except ValueError as exc:  # e.g. an exemplar larger than this image
         raise InvalidInput(f"image {image_id}: {exc}") from None
-    planes = ranked.lazy_planes(pixels)  # edge fit and regressors: once per image
+    # edge fit and regressors: once per image, not per request
+    planes = functools.cache(lambda: tightening.image_planes(ws, image, pixels))
     store = functools.partial(
         _store, ws, image_id, cands, planes, who=who, params=params, min_score=min_score,
         job_id=job_id, only_unfinished=only_unfinished,

@@ -73,18 +73,22 @@ def _human_boxes(session: Session, label_id: int) -> dict[int, list[tuple]]:
     return out
 
 
-_planes_cache: Lru[Planes] = Lru(2)  # the image(s) just done: every label's refit reads them
+# The image being labelled (each press of F) and the one just done (every label's refit).
+_planes_cache: Lru[Planes] = Lru(2)
 
 
-def image_planes(ws: Workspace, image: Image) -> Planes:
-    """The profile planes of ``image`` for the background refits (box regressor and
-    appearance, every label): a newly done image is read and differentiated once."""
+def image_planes(ws: Workspace, image: Image, pixels: np.ndarray | None = None) -> Planes:
+    """The profile planes of ``image`` (its decoded ``pixels``, read when not given), for
+    the requests on the image being labelled and for the background refits after it is
+    done (box regressor and appearance, every label): read and differentiated once."""
     key = (image.id, image.sha256)
     hit = _planes_cache.get(key)
     if hit is not None:
         return hit
-    with imagecache.readable(image):
-        return _planes_cache.put(key, planes(imagecache.read_pixels(ws, image)))
+    if pixels is None:
+        with imagecache.readable(image):
+            pixels = imagecache.read_pixels(ws, image)
+    return _planes_cache.put(key, planes(pixels))
 
 
 def _rows(ws: Workspace, image: Image, label_id: int, boxes: list[tuple]) -> tuple:

@@ -71,11 +71,11 @@ def test_windows_hanging_off_the_level_count_in_image_pixels_only():
     rng = np.random.default_rng(3)
     planes = rng.uniform(0, 255, (20, 30, 3)).astype(np.float32)
     tpl = colour_template([planes[:8, :8]])
-    level = ColourLevel(planes, (4, 4))
+    level = ColourLevel(planes)
     inside, _ = level.distances(tpl, (8, 8), np.array([0]), np.array([0]))
     hanging, _ = level.distances(tpl, (12, 12), np.array([-4]), np.array([-4]))
-    assert inside[0] < 1e-9  # the template's own window
-    assert hanging[0] < 1e-9  # the same pixels, the rest off the image
+    assert inside[0] < 1e-6  # the template's own window (float32 sums)
+    assert hanging[0] < 1e-6  # the same pixels, the rest off the image
 
 
 def _demo(demo_dir):
