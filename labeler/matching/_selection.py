@@ -25,6 +25,44 @@ EXCLUDE_IOU = 0.5
 MAX_CANDIDATES = 1000
 
 
+# Colour is measured for the best this many peaks by edge score first; then for all the
+# rest if fewer than MAX_CANDIDATES were kept, else for twice as many more each round.
+FIRST_MEASURED = 2000
+
+
+def _measured(boxes, edge, colours, threshold, exclude, nms_iou):
+    """Dark and light distances, gate and kept indices (:func:`_kept` of ``edge * gate``),
+    measuring colour only as far as needed.
+
+    The gate never raises a score, so a peak not yet measured scores at most its edge
+    score: once :data:`MAX_CANDIDATES` are kept and the last scores above every
+    unmeasured peak's edge, no unmeasured peak could enter (NMS keeps the best first and
+    stops there). Until then more peaks are measured (all of them, at most one round
+    later, where the cap is not reached). The result is the same as measuring
+    all of them; on a crowded large image it skips most.
+    """
+    n = len(edge)
+    by_edge = np.argsort(-edge, kind="stable")
+    by_edge = by_edge[edge[by_edge] >= threshold]
+    dark, light = np.full(n, np.inf), np.full(n, np.inf)
+    done, chunk = 0, FIRST_MEASURED
+    while True:
+        new = by_edge[done : done + chunk]
+        dark[new], light[new] = colours(new)
+        done += len(new)
+        g = gate(dark, light)
+        scores = np.full(n, -np.inf)
+        scores[by_edge[:done]] = (edge * g)[by_edge[:done]]
+        order = _kept(boxes, scores, threshold, exclude, nms_iou)
+        if done == len(by_edge):
+            return dark, light, g, order
+        if len(order) < MAX_CANDIDATES:  # the cap is not reached yet: measure the rest
+            chunk = len(by_edge)
+        elif scores[order[-1]] > edge[by_edge[done]]:
+            return dark, light, g, order
+        chunk *= 2
+
+
 def _kept(boxes, scores, threshold, exclude, nms_iou) -> np.ndarray:
     """Indices of the boxes scoring >= ``threshold``, off every ``exclude`` box, after NMS."""
     idx = np.flatnonzero(scores >= threshold)
@@ -52,12 +90,11 @@ def select(
 ) -> Candidates:
     """``raw`` peaks (``Matcher._candidates``) -> :class:`Candidates` of a
     ``width`` x ``height`` target; ``groups`` empty means no refinement."""
-    full, edge, dark, light, tidx, part = raw
+    full, edge, tidx, part, colours = raw
     if not len(full):
         return Candidates.empty()
     boxes = clip_centred(full, width, height)
-    g = gate(dark, light)
-    order = _kept(boxes, edge * g, threshold, exclude, nms_iou)
+    dark, light, g, order = _measured(boxes, edge, colours, threshold, exclude, nms_iou)
     arrays = (boxes, full, edge, g, dark, light, tidx, part)
     boxes, full, edge, g, dark, light, tidx, part = (a[order] for a in arrays)
     if groups:

@@ -142,3 +142,26 @@ def _parts(
         colour = total.astype(np.float64) / np.maximum(weights.sum(axis=2), 1.0)
         out.append(colour - colour.mean(axis=1, keepdims=True))
     return out[0], out[1]
+
+
+class WindowColours:
+    """The chroma distances of correlation peaks, measured when asked for (selection asks
+    best edge score first and stops once the candidates kept are settled).
+
+    ``windows[t]`` is ``(ColourLevel, ColourTemplate, (h, w))`` of bank template ``t``;
+    ``tidx``, ``rows``, ``cols`` ``(N,)`` are each peak's template and the level position
+    of its window's top-left corner.
+    """
+
+    def __init__(self, windows: dict, tidx: np.ndarray, rows: np.ndarray, cols: np.ndarray):
+        self.windows, self.tidx, self.rows, self.cols = windows, tidx, rows, cols
+
+    def __call__(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Dark and light distances ``(K,)`` of the peaks ``idx`` ``(K,)``."""
+        dark, light = np.empty(len(idx)), np.empty(len(idx))
+        which = self.tidx[idx]
+        for t in np.unique(which):
+            at = np.flatnonzero(which == t)
+            level, tpl, size = self.windows[int(t)]
+            dark[at], light[at] = level.distances(tpl, size, self.rows[idx[at]], self.cols[idx[at]])
+        return dark, light

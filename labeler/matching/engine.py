@@ -26,6 +26,7 @@ import numpy as np
 
 from labeler.matching._selection import EXCLUDE_IOU as EXCLUDE_IOU
 from labeler.matching._selection import select
+from labeler.matching.appearance import WindowColours
 from labeler.matching.bank import (
     Exemplar,
     Template,
@@ -221,11 +222,11 @@ class Matcher:
         self, target: np.ndarray, threshold: float, color: bool, refiners: dict, exclude: np.ndarray
     ):
         """Edge-score peaks >= ``threshold``: (boxes (N, 4) as unclipped
-        ``(cx, cy, w, h)``, edge scores
-        (N,), dark and light chroma distances (N,), bank indices (N,)), and the
-        pyramid levels (correlation levels plus the refiners' levels). Peaks on an
-        ``exclude`` box are dropped before their colour is measured (selection would drop
-        them anyway; on a crowded large image they are most of the peaks)."""
+        ``(cx, cy, w, h)``, edge scores (N,), bank indices (N,), partial flags (N,), and a
+        :class:`~labeler.matching.appearance.WindowColours` that measures their colour on
+        demand), and the pyramid levels (correlation levels plus the refiners' levels).
+        Peaks on an ``exclude`` box are dropped here (selection would drop them anyway; on
+        a crowded large image they are most of the peaks)."""
         height, width = target.shape[:2]
         rng = value_range(target)
         bank = self._bank(color)
@@ -239,7 +240,8 @@ class Matcher:
             py, px = pads.get(grp.factor, (0, 0))
             pads[grp.factor] = (max(py, oy), max(px, ox))
         levels = pyramid(target, pads, color=color, rng=rng, axis=self._axes[color])
-        boxes, edge, darks, lights, tidx, parts = [], [], [], [], [], []
+        boxes, edge, tidx, parts, rows_at, cols_at = [], [], [], [], [], []
+        windows: dict[int, tuple] = {}
         for ti, t in enumerate(bank):
             lvl, clvl = levels[t.factor]
             th, tw = t.planes.shape[:2]
@@ -267,22 +269,22 @@ class Matcher:
                     height,
                 )
                 off = ~overlaps_any(box, exclude, EXCLUDE_IOU)
-                idx, dx, dy, rows, cols, cx, cy = (
-                    a[off] for a in (idx, dx, dy, rows, cols, cx, cy)
-                )
+                idx, rows, cols, cx, cy = (a[off] for a in (idx, rows, cols, cx, cy))
             ok = at_own_edge(self.exemplars[t.exemplar].clipped, cx, cy, w, h, width, height)
-            dark, light = clvl.distances(t.colour, (th, tw), rows - oy, cols - ox)
+            windows[ti] = (clvl, t.colour, (th, tw))
+            rows_at.append(rows - oy)
+            cols_at.append(cols - ox)
             boxes.append(np.column_stack([cx, cy, np.full(len(cx), w), np.full(len(cx), h)]))
             edge.append(score.ravel()[idx].astype(np.float64) * np.where(ok, 1.0, PARTIAL))
-            darks.append(dark)
-            lights.append(light)
             tidx.append(np.full(idx.size, ti))
             parts.append((~ok).astype(np.float64))
         if not boxes:
             z = np.zeros(0)
-            return (np.zeros((0, 4)), z, z, z, np.zeros(0, int), z), levels
+            none = WindowColours({}, np.zeros(0, int), np.zeros(0, int), np.zeros(0, int))
+            return (np.zeros((0, 4)), z, np.zeros(0, int), z, none), levels
         cat = np.concatenate
-        return (cat(boxes), cat(edge), cat(darks), cat(lights), cat(tidx), cat(parts)), levels
+        colours = WindowColours(windows, cat(tidx), cat(rows_at), cat(cols_at))
+        return (cat(boxes), cat(edge), cat(tidx), cat(parts), colours), levels
 
 
 def match_image(

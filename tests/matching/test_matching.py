@@ -130,6 +130,28 @@ def test_exclude_drops_labeled_objects_only():
     assert len(match_image(img, m.exemplars, min_score=0.5, exclude=excluded)) == len(props)
 
 
+@pytest.mark.parametrize("cap", [5, 40, 1000])
+def test_colour_measured_best_first_gives_what_measuring_every_peak_gives(monkeypatch, cap):
+    # Selection measures colour for the best peaks by edge score first and stops once the
+    # kept candidates are settled; with the cap binding (5, 40) or not (1000), in chunks of
+    # 3 peaks or all at once, the candidates must be the same.
+    from labeler.matching import _selection
+
+    img, truth = make_scene(12, size=(480, 640), n=40, kinds=("ring", "cross"), jitter=0.2)
+    m = Matcher([Exemplar(img, truth[0][0], truth[0][1])])
+    monkeypatch.setattr(_selection, "MAX_CANDIDATES", cap)
+    seen = []
+
+    def run(first):
+        monkeypatch.setattr(_selection, "FIRST_MEASURED", first)
+        c = m.candidates(img, exclude=[truth[1][0]], min_score=0.1)
+        seen.append(len(c))
+        return c.boxes.tolist(), c.scores.tolist(), c.features.tolist()
+
+    assert run(3) == run(10**9)
+    assert 0 < seen[0] <= cap
+
+
 def test_several_labels_one_nms():
     img, truth = make_scene(6, n=12, kinds=("ring", "cross"))
     ring = next(b for b, k in truth if k == "ring")

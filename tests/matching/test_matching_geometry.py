@@ -1,4 +1,4 @@
-"""Box geometry: iou, iou_matrix, nms (property tests with hypothesis)."""
+"""Box geometry: iou, iou_matrix, nms, overlaps_any (property tests with hypothesis)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labeler.matching import iou, iou_matrix, nms
-from labeler.matching.geometry import as_boxes, box_inside
+from labeler.matching.geometry import as_boxes, box_inside, overlaps_any
 
 coord = st.floats(min_value=-1000, max_value=1000, allow_nan=False, width=32)
 side = st.floats(min_value=0.5, max_value=500, allow_nan=False, width=32)
@@ -81,6 +81,41 @@ def test_nms_limit_is_the_head_of_the_full_result(bs, thr, limit):
     scores = np.random.default_rng(len(bs)).random(len(bs))
     full = nms(b, scores, thr)
     assert nms(b, scores, thr, limit=limit).tolist() == full[:limit].tolist()
+
+
+def _greedy_nms(b, scores, thr):
+    """Greedy NMS the plain way: every kept box against every later box."""
+    order = np.argsort(-scores, kind="stable")
+    m = iou_matrix(b[order], b[order])
+    keep, gone = [], np.zeros(len(b), bool)
+    for i in range(len(b)):
+        if not gone[i]:
+            keep.append(i)
+            gone |= m[i] >= thr
+    return order[np.array(keep, np.int64)].tolist() if keep else []
+
+
+@given(boxes, st.floats(min_value=0.05, max_value=1.0), st.integers(0, 3))
+@settings(max_examples=80)
+def test_nms_band_equals_comparing_every_pair(bs, thr, seed):
+    # nms compares a kept box only with boxes whose x range may overlap its own; ties in
+    # score (seed 0: all equal) keep input order either way.
+    b = np.array(bs, dtype=float).reshape(-1, 4)
+    scores = np.random.default_rng(seed).random(len(bs)) if seed else np.ones(len(bs))
+    assert nms(b, scores, thr).tolist() == _greedy_nms(b, scores, thr)
+
+
+@given(boxes, boxes, st.floats(min_value=0.05, max_value=1.0))
+@settings(max_examples=80)
+def test_overlaps_any_equals_the_full_matrix(a, b, thr):
+    a, b = np.array(a, float).reshape(-1, 4), np.array(b, float).reshape(-1, 4)
+    want = (iou_matrix(a, b) >= thr).any(axis=1) if len(b) else np.zeros(len(a), bool)
+    assert overlaps_any(a, b, thr).tolist() == want.tolist()
+
+
+def test_overlaps_any_needs_a_positive_threshold():
+    with pytest.raises(ValueError, match="positive min_iou"):
+        overlaps_any([[0, 0, 1, 1]], [[0, 0, 1, 1]], 0.0)
 
 
 def test_nms_empty_and_mismatch():
