@@ -30,9 +30,10 @@ MAX_CANDIDATES = 1000
 FIRST_MEASURED = 2000
 
 
-def _measured(boxes, edge, colours, threshold, exclude, nms_iou):
-    """Dark and light distances, gate and kept indices (:func:`_kept` of ``edge * gate``),
-    measuring colour only as far as needed.
+def _measured(boxes, edge, colours, threshold, nms_iou):
+    """Dark and light distances, gate and kept indices (:func:`_kept` of ``edge * gate``;
+    peaks on excluded boxes were dropped before, by the matcher), measuring colour only as
+    far as needed.
 
     The gate never raises a score, so a peak not yet measured scores at most its edge
     score: once :data:`MAX_CANDIDATES` are kept and the last scores above every
@@ -53,7 +54,7 @@ def _measured(boxes, edge, colours, threshold, exclude, nms_iou):
         g = gate(dark, light)
         scores = np.full(n, -np.inf)
         scores[by_edge[:done]] = (edge * g)[by_edge[:done]]
-        order = _kept(boxes, scores, threshold, exclude, nms_iou)
+        order = _kept(boxes, scores, threshold, (), nms_iou)
         if done == len(by_edge):
             return dark, light, g, order
         if len(order) < MAX_CANDIDATES:  # the cap is not reached yet: measure the rest
@@ -94,7 +95,7 @@ def select(
     if not len(full):
         return Candidates.empty()
     boxes = clip_centred(full, width, height)
-    dark, light, g, order = _measured(boxes, edge, colours, threshold, exclude, nms_iou)
+    dark, light, g, order = _measured(boxes, edge, colours, threshold, nms_iou)
     arrays = (boxes, full, edge, g, dark, light, tidx, part)
     boxes, full, edge, g, dark, light, tidx, part = (a[order] for a in arrays)
     if groups:

@@ -92,6 +92,17 @@ def iou_pairs(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
+def _x_ranges(b: np.ndarray, x0: np.ndarray, x1: np.ndarray) -> tuple:
+    """``b`` ``(M, 4)`` sorted on x (``by_x``), and per x range ``[x0, x1)`` ``(N,)`` the
+    slice ``lo:hi`` of ``by_x`` holding every box of ``b`` that may overlap it in x."""
+    by_x = np.argsort(b[:, 0], kind="stable")
+    xs = b[by_x, 0]
+    # b overlaps [x0, x1) only if x0 - b.w < b.x0 < x1, and b.w <= the widest b.
+    lo = np.searchsorted(xs, x0 - max(float(b[:, 2].max()), 0.0), side="left")
+    hi = np.searchsorted(xs, x1, side="right")
+    return by_x, lo, hi
+
+
 def x_band(boxes_a: np.ndarray, boxes_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pairs ``(i, j)`` of ``boxes_a`` ``(N, 4)`` and ``boxes_b`` ``(M, 4)`` whose x ranges may
     overlap: a superset of the overlapping pairs, found by sorting ``boxes_b`` on ``x``.
@@ -107,11 +118,7 @@ def x_band(boxes_a: np.ndarray, boxes_b: np.ndarray) -> tuple[np.ndarray, np.nda
     a, b = as_boxes(boxes_a), as_boxes(boxes_b)
     if not len(a) or not len(b):
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    by_x = np.argsort(b[:, 0], kind="stable")
-    xs = b[by_x, 0]
-    # b overlaps a in x only if a.x0 - b.w < b.x0 < a.x1, and b.w <= the widest b.
-    lo = np.searchsorted(xs, a[:, 0] - max(float(b[:, 2].max()), 0.0), side="left")
-    hi = np.searchsorted(xs, a[:, 0] + a[:, 2], side="right")
+    by_x, lo, hi = _x_ranges(b, a[:, 0], a[:, 0] + a[:, 2])
     counts = np.maximum(hi - lo, 0)
     rows = np.repeat(np.arange(len(a)), counts)
     starts = np.repeat(lo - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
@@ -169,10 +176,7 @@ def nms(
     area = np.maximum(sb[:, 2], 0) * np.maximum(sb[:, 3], 0)
     n = len(sb)
     if iou_threshold > 0:  # boxes apart in x have IoU 0 and never suppress: a band is enough
-        by_x = np.argsort(x0, kind="stable")
-        xs = x0[by_x]
-        lo = np.searchsorted(xs, x0 - max(float(sb[:, 2].max()), 0.0), side="left")
-        hi = np.searchsorted(xs, x1, side="right")
+        by_x, lo, hi = _x_ranges(sb, x0, x1)
     else:
         by_x, lo, hi = np.arange(n), np.zeros(n, np.int64), np.full(n, n)
     suppressed = np.zeros(n, dtype=bool)
