@@ -15,7 +15,9 @@ three stages, by how much it has seen:
    prior shifted in log-odds by how the label's decisions so far compare with
    what the prior expected (accepted vs expected accepted, rejected vs
    expected rejected, each +1 smoothed), so a label whose proposals keep
-   being rejected sinks towards 0 after a handful of rejections;
+   being rejected sinks towards 0 after a handful of rejections; an upward
+   shift applies in full only to candidates at least as likely (by the prior)
+   as the weakest one decided, and at most :data:`MAX_SHIFT_UP` below that;
 3. enough of both: a logistic regression on standardised features, which is
    calibrated by construction (its log-loss fit makes mean predicted = mean
    observed in every direction of the feature space it uses).
@@ -34,7 +36,7 @@ import numpy as np
 from labeler.matching import FEATURE_NAMES, MATCHER_VERSION
 from labeler.matching.profiles import EDGE_FEATURES
 
-RANKER_VERSION = 3
+RANKER_VERSION = 4
 # The matcher's features, how well the box sits on edges (labeler.matching.profiles), and
 # the label's appearance model's log-odds (labeler.ranking.appearance; 0 without one).
 RANK_FEATURES = (*FEATURE_NAMES, *EDGE_FEATURES, "appearance")
@@ -50,7 +52,14 @@ PRIOR_CENTRE, PRIOR_SLOPE = 0.75, 12.0
 # produce extreme probabilities.
 C_REG = 0.5
 PARTIAL_ODDS = 4.0
+# Largest upward counts-stage shift (log-odds) for candidates weaker than any decided.
+MAX_SHIFT_UP = 1.0
 PARTIAL_COL = FEATURE_NAMES.index("partial")
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -86,6 +95,9 @@ class Ranker:
     n_pos: int = 0
     n_neg: int = 0
     expected_pos: float = 0.0
+    # Lowest prior log-odds among the decided rows: an upward shift is evidence
+    # about candidates like those decided, not about weaker ones below them.
+    floor_logit: float = 0.0
     mean: tuple[float, ...] | None = None
     scale: tuple[float, ...] | None = None
     coef: tuple[float, ...] | None = None
@@ -104,8 +116,12 @@ class Ranker:
         x = np.asarray(features, np.float64).reshape(len(accepted), -1)[-MAX_ROWS:]
         y = np.asarray(accepted, bool).reshape(-1)[-MAX_ROWS:]
         n_pos, n_neg = int(y.sum()), int((~y).sum())
-        expected = float(_prior_rows(x).sum()) if len(x) else 0.0
-        base = dict(n_pos=n_pos, n_neg=n_neg, expected_pos=expected, _rows=(x, y))
+        p0 = _prior_rows(x) if len(x) else np.zeros(0)
+        expected = float(p0.sum())
+        floor = float(_logit(p0).min()) if len(x) else 0.0
+        base = dict(
+            n_pos=n_pos, n_neg=n_neg, expected_pos=expected, floor_logit=floor, _rows=(x, y)
+        )
         if n_pos < MIN_EACH or n_neg < MIN_EACH:
             return cls(**base)
         from sklearn.linear_model import LogisticRegression
@@ -152,13 +168,16 @@ class Ranker:
         if self.coef is not None and x.shape[1] == len(self.coef):
             z = ((x - np.array(self.mean)) / np.array(self.scale)) @ np.array(self.coef)
             return _sigmoid(z + self.intercept)
-        p0 = np.clip(_prior_rows(x), 1e-6, 1 - 1e-6)
+        z0 = _logit(_prior_rows(x))
         # Observed vs expected accepts and rejects, +1 smoothed: log-odds shift.
         n = self.n_pos + self.n_neg
         shift = np.log((self.n_pos + 1.0) / (self.expected_pos + 1.0)) - np.log(
             (self.n_neg + 1.0) / (n - self.expected_pos + 1.0)
         )
-        return _sigmoid(np.log(p0 / (1 - p0)) + shift)
+        # Downward shifts apply to all; an upward one in full only within the
+        # decided range, capped below it (no decisions vouch for those).
+        up = np.where(z0 >= self.floor_logit, shift, min(shift, MAX_SHIFT_UP))
+        return _sigmoid(z0 + np.where(shift > 0, up, shift))
 
     def to_dict(self) -> dict:
         """JSON-serialisable state (no training rows)."""
@@ -169,6 +188,7 @@ class Ranker:
             "n_pos": self.n_pos,
             "n_neg": self.n_neg,
             "expected_pos": self.expected_pos,
+            "floor_logit": self.floor_logit,
             "mean": None if self.mean is None else list(self.mean),
             "scale": None if self.scale is None else list(self.scale),
             "coef": None if self.coef is None else list(self.coef),
@@ -194,6 +214,7 @@ class Ranker:
             n_pos=int(state["n_pos"]),
             n_neg=int(state["n_neg"]),
             expected_pos=float(state["expected_pos"]),
+            floor_logit=float(state["floor_logit"]),
             mean=tup("mean"),
             scale=tup("scale"),
             coef=tup("coef"),

@@ -9,6 +9,7 @@ import pytest
 
 from labeler.matching import FEATURE_NAMES
 from labeler.ranking import MIN_EACH, Ranker, choose, diverse_subset, prior, threshold
+from labeler.ranking.ranker import MAX_SHIFT_UP
 
 F = len(FEATURE_NAMES)
 
@@ -45,6 +46,29 @@ def test_a_few_decisions_move_the_prior_towards_the_observed_rate():
     y[:3] = True  # 10% accepted where the prior expected ~65%
     p = Ranker.fit(features=x, accepted=y).predict(features=x)
     assert abs(float(p.mean()) - 0.1) < 0.1
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    return np.log(p / (1 - p))
+
+
+def test_an_all_accepted_start_lifts_candidates_like_those_decided_not_weaker_ones():
+    # Thirty accepts at scores 0.8-0.9 and no reject: candidates in that range may rise
+    # freely, but nothing vouches for weaker ones below it (they rose by 3.4 log-odds
+    # once, and a press showed 100 of them, 78 rejected).
+    rng = np.random.default_rng(6)
+    r = Ranker.fit(features=rows(rng, 30, score=(0.8, 0.9)), accepted=np.ones(30, bool))
+    assert r.stage == "counts"
+    like = rows(rng, 50, score=(0.8, 0.9))
+    weaker = rows(rng, 50, score=(0.55, 0.7))
+    for x in (like, weaker):
+        x[:, FEATURE_NAMES.index("partial")] = 0.0  # whole matches: the plain prior
+    lift_like = logit(r.predict(features=like)) - logit(prior(like[:, 0]))
+    lift_weaker = logit(r.predict(features=weaker)) - logit(prior(weaker[:, 0]))
+    assert lift_like.min() > 2 * MAX_SHIFT_UP
+    np.testing.assert_allclose(lift_weaker, MAX_SHIFT_UP, atol=1e-6)
+    back = Ranker.from_dict(json.loads(json.dumps(r.to_dict())))
+    np.testing.assert_allclose(back.predict(features=weaker), r.predict(features=weaker))
 
 
 def synthetic_decisions(rng: np.random.Generator, n: int):
