@@ -176,8 +176,9 @@ class Ranker:
         )
         # Downward shifts apply to all; an upward one in full only within the
         # decided range, capped below it (no decisions vouch for those).
-        up = np.where(z0 >= self.floor_logit, shift, min(shift, MAX_SHIFT_UP))
-        return _sigmoid(z0 + np.where(shift > 0, up, shift))
+        if shift > 0:
+            shift = np.where(z0 >= self.floor_logit, shift, min(shift, MAX_SHIFT_UP))
+        return _sigmoid(z0 + shift)
 
     def to_dict(self) -> dict:
         """JSON-serialisable state (no training rows)."""
