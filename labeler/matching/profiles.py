@@ -59,17 +59,10 @@ def planes(image: np.ndarray) -> Planes:
     return Planes(tuple(levels))
 
 
-def box_profiles(p: Planes, boxes: np.ndarray) -> np.ndarray:
-    """Feature rows ``(N, FEATURE_COUNT)`` of ``boxes`` ``(N, 4)`` on one image.
-
-    Per box window: the column profile of the horizontal gradient, the row profile of
-    the vertical gradient (both over the window's mean gradient), the column and row
-    profiles of the standardised grey level, and a :data:`PATCH` x :data:`PATCH` grey
-    patch. Windows past the image edge repeat the border.
-    """
-    b = np.asarray(boxes, np.float64).reshape(-1, 4)
-    out = np.zeros((len(b), FEATURE_COUNT), np.float64)
-    for i, (x, y, w, h) in enumerate(b):
+def _windows(p: Planes, boxes: np.ndarray):
+    """Per box: its window's ``(grey, grad_x, grad_y)``, :data:`SIZE` x :data:`SIZE`
+    float32, grey standardised. Windows past the image edge repeat the border."""
+    for x, y, w, h in np.asarray(boxes, np.float64).reshape(-1, 4):
         ww, hh = max(w, 1.0) * WINDOW, max(h, 1.0) * WINDOW
         # The level where the window spans SIZE to 2 SIZE pixels on its shorter side.
         k = int(np.clip(np.floor(np.log2(max(min(ww, hh) / SIZE, 1.0))), 0, len(p.levels) - 1))
@@ -80,13 +73,56 @@ def box_profiles(p: Planes, boxes: np.ndarray) -> np.ndarray:
         grey, gx, gy = (
             cv2.warpAffine(a, m, (SIZE, SIZE), borderMode=cv2.BORDER_REPLICATE) for a in p.levels[k]
         )
-        grey = (grey - grey.mean()) / (grey.std() + 1e-3)
-        energy = float(gx.mean() + gy.mean()) / 2 + 1e-3
-        patch = cv2.resize(grey, (PATCH, PATCH), interpolation=cv2.INTER_AREA)
-        out[i] = np.concatenate(
-            [gx.mean(0) / energy, gy.mean(1) / energy, grey.mean(0), grey.mean(1), patch.ravel()]
-        )
+        yield (grey - grey.mean()) / (grey.std() + 1e-3), gx, gy
+
+
+def _profile_row(grey: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    energy = float(gx.mean() + gy.mean()) / 2 + 1e-3
+    patch = cv2.resize(grey, (PATCH, PATCH), interpolation=cv2.INTER_AREA)
+    return np.concatenate(
+        [gx.mean(0) / energy, gy.mean(1) / energy, grey.mean(0), grey.mean(1), patch.ravel()]
+    )
+
+
+def box_profiles(p: Planes, boxes: np.ndarray) -> np.ndarray:
+    """Feature rows ``(N, FEATURE_COUNT)`` of ``boxes`` ``(N, 4)`` on one image.
+
+    Per box window: the column profile of the horizontal gradient, the row profile of
+    the vertical gradient (both over the window's mean gradient), the column and row
+    profiles of the standardised grey level, and a :data:`PATCH` x :data:`PATCH` grey
+    patch. Windows past the image edge repeat the border.
+    """
+    out = np.zeros((len(np.reshape(boxes, (-1, 4))), FEATURE_COUNT), np.float64)
+    for i, planes_of_box in enumerate(_windows(p, boxes)):
+        out[i] = _profile_row(*planes_of_box)
     return out
+
+
+# Gradient orientation histograms of the window (Dalal & Triggs' HOG, OpenCV's): 3 x 3
+# cells of 8 px, blocks of 2 x 2 cells normalised on their own, 9 orientations.
+HOG_CELL, HOG_BINS = 8, 9
+HOG_COUNT = ((SIZE // HOG_CELL) - 1) ** 2 * 4 * HOG_BINS
+HOG_CONTRAST = 48.0  # grey levels per standard deviation of the window in the uint8 patch
+
+
+def box_looks(p: Planes, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`box_profiles` rows ``(N, FEATURE_COUNT)`` and HOG rows ``(N, HOG_COUNT)`` of
+    ``boxes`` ``(N, 4)``, from one sampling of each window.
+
+    The HOG rows say what the object looks like (the outline and texture of a whole
+    object against a half-box, a gap between two objects, another kind of object) far
+    better than the profiles do: on the dev sets' decided candidates a logistic model of
+    them ranked with AUC 0.94 against 0.89 (blood cells).
+    """
+    n = len(np.reshape(boxes, (-1, 4)))
+    rows, looks = np.zeros((n, FEATURE_COUNT)), np.zeros((n, HOG_COUNT))
+    cell, block = (HOG_CELL, HOG_CELL), (2 * HOG_CELL, 2 * HOG_CELL)
+    hog = cv2.HOGDescriptor((SIZE, SIZE), block, cell, cell, HOG_BINS)
+    for i, (grey, gx, gy) in enumerate(_windows(p, boxes)):
+        rows[i] = _profile_row(grey, gx, gy)
+        patch = np.clip(grey * HOG_CONTRAST + 128.0, 0, 255).astype(np.uint8)
+        looks[i] = hog.compute(patch).ravel()
+    return rows, looks
 
 
 def deltas(boxes: np.ndarray, truth: np.ndarray) -> np.ndarray:

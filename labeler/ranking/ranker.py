@@ -36,7 +36,7 @@ import numpy as np
 from labeler.matching import FEATURE_NAMES, MATCHER_VERSION
 from labeler.matching.profiles import EDGE_FEATURES
 
-RANKER_VERSION = 4
+RANKER_VERSION = 5  # 5: the appearance column is the HOG model's (appearance version 2)
 # The matcher's features, how well the box sits on edges (labeler.matching.profiles), and
 # the label's appearance model's log-odds (labeler.ranking.appearance; 0 without one).
 RANK_FEATURES = (*FEATURE_NAMES, *EDGE_FEATURES, "appearance")

@@ -10,7 +10,9 @@ from labeler.matching import profiles
 from labeler.matching.geometry import iou_pairs
 from labeler.matching.profiles import (
     FEATURE_COUNT,
+    HOG_COUNT,
     apply_deltas,
+    box_looks,
     box_profiles,
     deltas,
     jittered,
@@ -31,8 +33,23 @@ def test_deltas_and_apply_deltas_are_inverse():
 def test_profiles_have_one_row_per_box_for_every_image_kind(shape):
     img = np.zeros(shape, np.uint8)
     cv2.circle(img, (80, 60), 20, (200, 200, 200, 255), -1)
-    rows = box_profiles(planes(img), np.array([[60, 40, 41, 41], [150, 110, 30, 30]]))
+    boxes = np.array([[60, 40, 41, 41], [150, 110, 30, 30]])
+    rows = box_profiles(planes(img), boxes)
     assert rows.shape == (2, FEATURE_COUNT) and np.isfinite(rows).all()
+    same, looks = box_looks(planes(img), boxes)
+    np.testing.assert_array_equal(same, rows)  # one sampling serves both
+    assert looks.shape == (2, HOG_COUNT) and np.isfinite(looks).all()
+
+
+def test_looks_of_a_whole_object_differ_from_a_half_box_more_than_from_a_bigger_object():
+    def disc(r, shift=0.0):
+        img = np.full((300, 300), 40, np.uint8)
+        cv2.circle(img, (150, 150), r, 220, -1)
+        box = np.array([[150 - r + shift * 2 * r, 150 - r, 2 * r, 2 * r]])
+        return box_looks(planes(img), box)[1][0]
+
+    small, big, half = disc(20), disc(60), disc(60, shift=0.5)
+    assert np.linalg.norm(small - big) < 0.5 * np.linalg.norm(big - half)
 
 
 def test_profiles_tell_a_misplaced_box_more_than_an_object_size():

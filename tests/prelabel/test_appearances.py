@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from labeler.imageio import read_image
 from labeler.matching import Exemplar, Matcher
 from labeler.matching.profiles import planes
 from labeler.prelabel import appearances, learning, ranked
 from labeler.ranking import RANK_FEATURES
+from labeler.ranking.appearance import MIN_EACH
 from labeler.store.models import Image, RankerState
 
 APPEARANCE = RANK_FEATURES.index("appearance")
@@ -108,3 +109,31 @@ def test_the_switch_leaves_models_out(demo_ws, decided, monkeypatch):
     monkeypatch.setenv("LABELER_NO_APPEARANCE", "1")
     with demo_ws.sessions() as s:
         assert appearances.load(s, dataset_id=ds) == {}
+
+
+def test_accepted_candidates_older_than_the_window_still_teach_the_model(
+    demo_ws, decided, monkeypatch
+):
+    """Crowded images bury a label's few accepted candidates under hundreds of others: a
+    window over the newest rows of every outcome then held fewer than MIN_EACH accepted
+    and the label lost its model. The accepted ones are counted on their own."""
+    from labeler.store.models import Candidate
+
+    ds, rbc, _ = decided
+    with demo_ws.sessions() as s:
+        newest = s.scalars(
+            select(Candidate.outcome)
+            .where(Candidate.label_id == rbc, Candidate.outcome.is_not(None))
+            .order_by(Candidate.id.desc())
+            .limit(60)
+        ).all()
+        accepted = s.scalar(
+            select(func.count(Candidate.id)).where(
+                Candidate.label_id == rbc, Candidate.outcome == "accepted"
+            )
+        )
+    monkeypatch.setattr(appearances, "MAX_ROWS", 60)
+    assert newest.count("accepted") < MIN_EACH <= accepted  # the old window fitted nothing
+    with demo_ws.sessions.begin() as s:
+        model = appearances.refit(demo_ws, s, dataset_id=ds)[rbc]
+    assert model is not None and model.n_rows == 60 + accepted

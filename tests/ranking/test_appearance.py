@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from test_boxfit import scene
 
-from labeler.matching.profiles import FEATURE_COUNT, box_profiles, planes
+from labeler.matching.profiles import HOG_COUNT, box_looks, planes
 from labeler.ranking.appearance import MIN_EACH, Appearance
 
 
 def _rows(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Profile rows of tight boxes on discs (accepted) and of boxes on the background."""
+    """HOG rows of tight boxes on discs (accepted) and of boxes on the background."""
     rng = np.random.default_rng(seed)
     img, boxes = scene(rng)
     tight = np.repeat(boxes, 3, axis=0) + rng.normal(0, 0.5, (3 * len(boxes), 4))
@@ -22,7 +22,7 @@ def _rows(seed: int) -> tuple[np.ndarray, np.ndarray]:
     empty = np.column_stack([rng.uniform(0, w - 60, len(tight)), rng.uniform(0, h - 60, len(tight)),
                              side, side])  # fmt: skip
     p = planes(img)
-    x = np.vstack([box_profiles(p, tight), box_profiles(p, empty)])
+    x = np.vstack([box_looks(p, tight)[1], box_looks(p, empty)[1]])
     return x, np.repeat([True, False], len(tight))
 
 
@@ -41,7 +41,7 @@ def test_a_model_fitted_on_some_images_tells_objects_from_background_on_another(
 @pytest.mark.parametrize(("n_accepted", "n_other"), [(MIN_EACH - 1, 100), (100, MIN_EACH - 1)])
 def test_too_few_of_either_class_fits_nothing(n_accepted, n_other):
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(n_accepted + n_other, FEATURE_COUNT))
+    x = rng.normal(size=(n_accepted + n_other, HOG_COUNT))
     y = np.arange(len(x)) < n_accepted
     assert Appearance.fit(features=x, accepted=y) is None
 
@@ -53,5 +53,6 @@ def test_state_round_trips_through_json_and_refuses_another_version():
     again = Appearance.from_dict(state)
     np.testing.assert_allclose(again.log_odds(x), model.log_odds(x))
     assert Appearance.from_dict({**state, "appearance_version": 0}) is None
-    assert Appearance.from_dict({**state, "features": FEATURE_COUNT + 1}) is None
+    assert Appearance.from_dict({**state, "features": HOG_COUNT + 1}) is None
     assert Appearance.from_dict(None) is None
+    assert Appearance.from_dict({**state, "appearance_version": 1}) is None  # profile rows
