@@ -27,8 +27,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 from eval_candidates import load  # noqa: E402
 
 from labeler.matching import Exemplar, Matcher, iou_matrix  # noqa: E402
-from labeler.matching.profiles import box_profiles, jittered, planes  # noqa: E402
-from labeler.ranking.boxfit import BoxFit  # noqa: E402
+from labeler.matching.profiles import jittered, planes  # noqa: E402
+from labeler.ranking.boxfit import BoxFit, fit_rows  # noqa: E402
 
 
 def main() -> None:
@@ -57,7 +57,7 @@ def main() -> None:
                 after += list(iou_matrix(gt, tight).max(1))
                 fitted += fit is not None
             jb, jt = jittered(boxes, copies=8, rng=np.random.default_rng(n))
-            seen.setdefault(label, []).append((box_profiles(p, jb), jb, jt, np.full(len(jb), n)))
+            seen.setdefault(label, []).append((fit_rows(p, jb), jb, jt, np.full(len(jb), n)))
     print(f"{args.dataset}: {len(before)} true boxes, {fitted} (image, label) pairs with a fit")
     print("| | coverage at IoU 0.5 / 0.7 / 0.85 |\n|---|---|")
     for name, v in (("before", np.array(before)), ("after", np.array(after))):

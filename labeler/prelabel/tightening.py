@@ -5,7 +5,7 @@ Training boxes are the label's accepted boxes whose geometry a person gave: draw
 proposals the annotator moved (a proposal accepted as it was teaches nothing about edges,
 and would teach the regressor its own output). Fitting reads the images, so it runs only
 in the background (:class:`labeler.prelabel.feedback.Learner`), after the rankers' refit;
-profile rows are cached per image and label, so a refit reads only the images that changed.
+feature rows are cached per image and label, so a refit reads only the images that changed.
 The fit is kept in the label's :class:`~labeler.store.models.RankerState` under
 ``"boxfit"`` (absent: boxes stay as the matcher gives them).
 """
@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 from labeler import imagecache
 from labeler.matching import Candidates, nms
 from labeler.matching.geometry import iou_pairs
-from labeler.matching.profiles import Planes, box_profiles, jittered, planes
+from labeler.matching.profiles import Planes, jittered, planes
 from labeler.prelabel.learning import dataset_states, upsert_state
 from labeler.prelabel.lru import Lru
-from labeler.ranking.boxfit import BoxFit
+from labeler.ranking.boxfit import BoxFit, fit_rows
 from labeler.store.models import Box, Candidate, Image, LabelClass, RankerState
 from labeler.workspace import Workspace
 
@@ -99,7 +99,7 @@ def _rows(ws: Workspace, image: Image, label_id: int, boxes: list[tuple]) -> tup
         return hit[1]
     rng = np.random.default_rng([image.id, label_id])
     b, t = jittered(np.array(want, np.float64), copies=COPIES, rng=rng)
-    x = box_profiles(image_planes(ws, image), b)
+    x = fit_rows(image_planes(ws, image), b)
     _rows_cache.put(key, (want, (x, b, t)))
     return x, b, t
 

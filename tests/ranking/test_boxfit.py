@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from labeler.matching.geometry import iou_pairs
-from labeler.matching.profiles import box_profiles, jittered, planes
-from labeler.ranking.boxfit import BoxFit
+from labeler.matching.profiles import jittered, planes
+from labeler.ranking.boxfit import BoxFit, fit_rows
 
 
 def scene(rng: np.random.Generator, n: int = 12, size=(480, 640)) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +39,7 @@ def training(rng, images: int):
     for i in range(images):
         img, boxes = scene(rng)
         b, t = jittered(boxes, copies=8, rng=rng)
-        feats.append(box_profiles(planes(img), b))
+        feats.append(fit_rows(planes(img), b))
         jit.append(b)
         truth.append(t)
         groups.append(np.full(len(b), i))
@@ -71,7 +71,7 @@ def test_too_few_boxes_give_no_fit(images):
     rng = np.random.default_rng(2)
     img, boxes = scene(rng, n=5)
     b, t = jittered(boxes[: images * 5], copies=8, rng=rng)
-    x = box_profiles(planes(img), b)
+    x = fit_rows(planes(img), b)
     assert BoxFit.fit(features=x, boxes=b, truth=t, groups=np.zeros(len(b))) is None
 
 
