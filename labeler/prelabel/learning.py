@@ -292,13 +292,16 @@ def select_shown(
     p_useful: np.ndarray | None = None,
     cap: int = CAP_SHOWN,
     already_shown: int = 0,
+    boxes: np.ndarray | None = None,
 ) -> np.ndarray:
     """Indices of the candidates to show, best first: :func:`labeler.ranking.choose` (an
-    expected saving of annotator time), at most ``cap - already_shown`` (the label's
-    proposals already shown on this image count against the per-image cap)."""
+    expected saving of annotator time; given their ``boxes`` ``(N, 4)``, one overlapping a
+    better one shown must pay on acceptance alone), at most ``cap - already_shown`` (the
+    label's proposals already shown on this image count against the per-image cap)."""
     return choose(
-        p, p_useful=p_useful, margin=show_margin(), cap=max(int(cap) - int(already_shown), 0)
-    )
+        p, p_useful=p_useful, margin=show_margin(), boxes=boxes,
+        cap=max(int(cap) - int(already_shown), 0),
+    )  # fmt: skip
 
 
 def shown_mask(n: int, shown: np.ndarray) -> np.ndarray:

@@ -136,7 +136,9 @@ def rank_label(
         cands, showable = tightening.tighten(planes(), cands, models.boxfit, p)
         ok &= showable & ~blocked(cands)
     ok = np.flatnonzero(ok)
-    shown = learning.select_shown(p[ok], p_useful=p_useful[ok], already_shown=already_shown)
+    shown = learning.select_shown(
+        p[ok], p_useful=p_useful[ok], already_shown=already_shown, boxes=cands.boxes[ok]
+    )
     order = ok[shown]
     if min_score is not None:
         order = order[p[order] >= min_score]

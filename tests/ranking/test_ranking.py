@@ -154,3 +154,23 @@ def test_adjust_aware_rule_shows_proposals_that_would_be_moved():
     useful = np.array([0.1, 0.6])  # the second is likely the right object, loosely boxed
     assert choose(p).tolist() == []
     assert choose(p, p_useful=useful).tolist() == [1]
+
+
+@pytest.mark.parametrize(
+    ("second_box", "p_second", "shown"),
+    [
+        ((10.0, 10.0, 40.0, 40.0), 0.1, [0, 2]),  # over the first (IoU 0.6): adjustable only
+        ((10.0, 10.0, 40.0, 40.0), 0.6, [1, 0, 2]),  # as likely accepted: pays on its own
+        ((200.0, 0.0, 40.0, 40.0), 0.1, [0, 2, 1]),  # elsewhere: its adjust saving holds
+    ],
+)
+def test_a_candidate_over_a_better_one_shown_must_pay_on_acceptance_alone(
+    second_box, p_second, shown
+):
+    """Two proposals of one object shown together: whichever the annotator takes, the other
+    is rejected, so the weaker one's saving as an adjust is not there."""
+    boxes = np.array([(0.0, 0.0, 45.0, 45.0), second_box, (100.0, 100.0, 40.0, 40.0)])
+    p = np.array([0.5, p_second, 0.3])
+    useful = np.array([0.9, 0.7, 0.8])
+    assert choose(p, p_useful=useful).tolist() == sorted(range(3), key=lambda i: -p[i])
+    assert choose(p, p_useful=useful, boxes=boxes).tolist() == shown
