@@ -5,7 +5,9 @@ objects vary (log size sd 0.2 on blood cells, 0.35 on other sets): half of the t
 have no candidate at IoU >= 0.7. Where this annotator puts a box's edges is learnt per
 label (:class:`labeler.ranking.BoxFit`) from the label's accepted boxes, jittered the way
 the matcher errs (:func:`jittered`), as in the R-CNN box regressor. This module holds the
-pure part: the feature rows of boxes on one image and the delta arithmetic.
+pure part: the feature rows of boxes on one image (profiles, :func:`box_profiles`, and with
+them the window's gradient orientation histograms, :func:`box_looks`, which the regressor
+and the labels' appearance models read) and the delta arithmetic.
 
 Boxes are ``(x, y, w, h)`` floats in pixels (x = column), arrays ``(N, 4)``. A box's
 window is the box grown :data:`WINDOW` times about its centre, resampled to
