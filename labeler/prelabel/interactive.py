@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from labeler import imagecache
 from labeler.matching import XYWH, Exemplar, Matcher
+from labeler.matching.bank import MIN_BOX_SIDE
 from labeler.prelabel import bank, learning, proposing
 from labeler.prelabel.lru import Lru
 from labeler.store.models import Box, Dataset, Image
@@ -109,6 +110,19 @@ def label_banks(
     return specs
 
 
+def matchable(box: XYWH, *, width: int, height: int) -> XYWH:
+    """``box`` with a side under the matcher's :data:`~labeler.matching.bank.MIN_BOX_SIDE`
+    grown to it about its centre, kept inside the ``width`` x ``height`` image: a thin
+    object drawn 3 px wide still finds its like (with boxes that side 4 px) instead of
+    answering the annotator's F with an error."""
+    x, y, w, h = (float(v) for v in box)
+    if w < MIN_BOX_SIDE and width >= MIN_BOX_SIDE:
+        x, w = min(max(x + w / 2 - MIN_BOX_SIDE / 2, 0.0), width - MIN_BOX_SIDE), MIN_BOX_SIDE
+    if h < MIN_BOX_SIDE and height >= MIN_BOX_SIDE:
+        y, h = min(max(y + h / 2 - MIN_BOX_SIDE / 2, 0.0), height - MIN_BOX_SIDE), MIN_BOX_SIDE
+    return (x, y, float(w), float(h))
+
+
 _MATCHERS: Lru[Matcher] = Lru(MATCHER_CACHE)
 Reader = Callable[[Workspace, Image], np.ndarray]
 
@@ -129,9 +143,11 @@ def build_matcher(
         return cached
     exemplars = []
     for spec in specs:
+        image = images[spec.image_id]
+        box = matchable(spec.box, width=image.width, height=image.height)
         try:
-            pixels = read(ws, images[spec.image_id])
-            exemplars.append(Exemplar(image=pixels, box=spec.box, label=spec.label))
+            pixels = read(ws, image)
+            exemplars.append(Exemplar(image=pixels, box=box, label=spec.label))
         except (OSError, ValueError) as exc:  # unreadable file, box too small or flat
             raise InvalidInput(f"exemplar on image {spec.image_id}: {exc}") from None
     return _MATCHERS.put(key, Matcher(exemplars, min_score=threshold))

@@ -193,3 +193,22 @@ def test_a_tiny_exemplar_at_min_score_0_stores_no_more_than_the_caps(api, demo_w
         candidates = s.scalar(select(func.count(Candidate.id)))
     assert shown == proposals == CAP_SHOWN
     assert candidates == CAP_STORED
+
+
+@pytest.mark.parametrize(
+    "box",
+    [
+        (200.0, 150.0, 3.0, 26.0),  # a thin rod, 3 px wide
+        (0.0, 150.0, 2.0, 30.0),  # thinner still, on the left edge
+        (300.0, 477.5, 40.0, 2.5),  # flat, on the bottom edge of the 640x480 image
+    ],
+)
+def test_find_similar_on_a_box_thinner_than_the_matcher_needs_answers_not_an_error(api, box):
+    """The matcher needs 4 px a side; a box drawn thinner is matched grown to 4 px about its
+    centre (inside the image) instead of answering the annotator's F with a 422."""
+    image = _images(api)[0]
+    drawn = _draw(api, image["id"], "RBC", box)
+    out = api.post(f"{V1}/images/{image['id']}/find-similar", json={"box_ids": [drawn["id"]]})
+    assert out.status_code == 200, out.get_json()
+    assert isinstance(out.get_json()["proposals"], list)
+    assert next(b for b in _boxes(api, image["id"]) if b["id"] == drawn["id"])["w"] == box[2]
