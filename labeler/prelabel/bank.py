@@ -11,11 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from labeler.matching import Exemplar
+from labeler.matching.bank import MIN_BOX_SIDE  # smaller exemplars are refused
 from labeler.ranking import descriptors, diverse_subset
 from labeler.store.models import Box, Image
 
 BANK_POOL = 400  # newest accepted boxes a bank is chosen from
-MIN_SIDE = 4  # labeler.matching rejects smaller exemplars
 
 
 def bank_exemplar_boxes(
@@ -43,8 +43,8 @@ def bank_exemplar_boxes(
             Image.dataset_id == dataset_id,
             Box.label_id == label_id,
             Box.status == "accepted",
-            Box.w >= MIN_SIDE,
-            Box.h >= MIN_SIDE,
+            Box.w >= MIN_BOX_SIDE,
+            Box.h >= MIN_BOX_SIDE,
         )
         .order_by(Box.id.desc())
         .limit(pool)
