@@ -41,6 +41,9 @@ MIN_SCORE = 0.2  # candidates are asked for at this matcher score; the rankers d
 ACCEPT_IOU, USEFUL_IOU = 0.7, 0.3
 CAP_STORED = 300  # stored candidates per (image, label): best first, shown ones always kept
 CAP_SHOWN = 100  # shown proposals per image and label, over all requests
+# A label in the model stage is shown at most EARN_BASE + its accepted proposals per request
+# (see earned): it earns large batches by having its proposals accepted.
+EARN_BASE = 10
 # Seconds of expected saving a proposal must promise: when in doubt, stay out of the way.
 SHOW_MARGIN = 1.5
 
@@ -286,22 +289,35 @@ def score(rankers: Rankers, features: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return p, np.maximum(useful.predict(features=features), p)
 
 
+def earned(accepted: Ranker) -> int | None:
+    """How many proposals per request a label has earned, by its P(accepted) ranker:
+    :data:`EARN_BASE` + its accepted proposals once a model predicts; None (no such limit)
+    before. A logistic model fitted on a few dozen decisions can be confidently wrong about
+    a whole image of candidates unlike any decided (100 rods shown at p 0.9 on the edges
+    of nuts, 90 rejected); the prior and the counts stage only vouch within the range
+    decided, so they need no limit (and Propagate from a first image's drawn boxes, whose
+    proposals were seldom wrong, keeps its reach)."""
+    return EARN_BASE + accepted.n_pos if accepted.stage == "model" else None
+
+
 def select_shown(
     p: np.ndarray,
     *,
     p_useful: np.ndarray | None = None,
     cap: int = CAP_SHOWN,
     already_shown: int = 0,
+    earned: int | None = None,
     boxes: np.ndarray | None = None,
 ) -> np.ndarray:
     """Indices of the candidates to show, best first: :func:`labeler.ranking.choose` (an
     expected saving of annotator time; given their ``boxes`` ``(N, 4)``, one overlapping a
     better one shown must pay on acceptance alone), at most ``cap - already_shown`` (the
-    label's proposals already shown on this image count against the per-image cap)."""
-    return choose(
-        p, p_useful=p_useful, margin=show_margin(), boxes=boxes,
-        cap=max(int(cap) - int(already_shown), 0),
-    )  # fmt: skip
+    label's proposals already shown on this image count against the per-image cap) and at
+    most ``earned`` (:func:`earned`) when given."""
+    cap = max(int(cap) - int(already_shown), 0)
+    if earned is not None:
+        cap = min(cap, int(earned))
+    return choose(p, p_useful=p_useful, margin=show_margin(), boxes=boxes, cap=cap)
 
 
 def shown_mask(n: int, shown: np.ndarray) -> np.ndarray:

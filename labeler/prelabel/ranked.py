@@ -137,8 +137,9 @@ def rank_label(
         ok &= showable & ~blocked(cands)
     ok = np.flatnonzero(ok)
     shown = learning.select_shown(
-        p[ok], p_useful=p_useful[ok], already_shown=already_shown, boxes=cands.boxes[ok]
-    )
+        p[ok], p_useful=p_useful[ok], already_shown=already_shown, boxes=cands.boxes[ok],
+        earned=learning.earned(models.accepted),
+    )  # fmt: skip
     order = ok[shown]
     if min_score is not None:
         order = order[p[order] >= min_score]

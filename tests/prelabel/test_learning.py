@@ -167,6 +167,23 @@ def test_refit_silences_a_label_whose_candidates_were_all_rejected(sessions, ids
     assert len(shown) == 5  # the label that earned it is shown, up to the per-image cap
 
 
+@pytest.mark.parametrize(
+    ("n_pos", "n_neg", "stage", "limit"),
+    [(0, 0, "prior", None), (3, 5, "counts", None), (12, 14, "model", 22), (40, 9, "model", 50)],
+)
+def test_a_model_stage_label_is_shown_what_it_has_earned(n_pos, n_neg, stage, limit):
+    rng = np.random.default_rng(n_pos)
+    x = rng.normal(0, 1, (n_pos + n_neg, F))
+    y = np.arange(n_pos + n_neg) < n_pos
+    x[y, 0] += 2.0  # accepted ones score higher: the model trusts high scores
+    ranker = Ranker.fit(features=x, accepted=y) if len(y) else Ranker.prior()
+    assert ranker.stage == stage and learning.earned(ranker) == limit
+    p = np.full(200, 0.9)  # a whole image of confident candidates
+    shown = learning.select_shown(p, earned=learning.earned(ranker))
+    assert len(shown) == (learning.CAP_SHOWN if limit is None else limit)
+    assert len(learning.select_shown(p, earned=limit, already_shown=95)) == 5  # both caps hold
+
+
 def test_state_round_trips_and_falls_back_on_another_matcher_version(sessions, ids):
     ds, lab = ids
     rng = np.random.default_rng(2)
