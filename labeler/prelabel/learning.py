@@ -41,8 +41,8 @@ MIN_SCORE = 0.2  # candidates are asked for at this matcher score; the rankers d
 ACCEPT_IOU, USEFUL_IOU = 0.7, 0.3
 CAP_STORED = 300  # stored candidates per (image, label): best first, shown ones always kept
 CAP_SHOWN = 100  # shown proposals per image and label, over all requests
-# A label in the model stage is shown at most EARN_BASE + its accepted proposals per request
-# (see earned): it earns large batches by having its proposals accepted.
+# A request on the image being labelled shows at most EARN_BASE + the label's accepted
+# proposals (see earned): it earns large batches by having its proposals accepted.
 EARN_BASE = 10
 # Seconds of expected saving a proposal must promise: when in doubt, stay out of the way.
 SHOW_MARGIN = 1.5
@@ -289,15 +289,15 @@ def score(rankers: Rankers, features: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return p, np.maximum(useful.predict(features=features), p)
 
 
-def earned(accepted: Ranker) -> int | None:
-    """How many proposals per request a label has earned, by its P(accepted) ranker:
-    :data:`EARN_BASE` + its accepted proposals once a model predicts; None (no such limit)
-    before. A logistic model fitted on a few dozen decisions can be confidently wrong about
-    a whole image of candidates unlike any decided (100 rods shown at p 0.9 on the edges
-    of nuts, 90 rejected); the prior and the counts stage only vouch within the range
-    decided, so they need no limit (and Propagate from a first image's drawn boxes, whose
-    proposals were seldom wrong, keeps its reach)."""
-    return EARN_BASE + accepted.n_pos if accepted.stage == "model" else None
+def earned(accepted: Ranker) -> int:
+    """How many proposals one request on the image being labelled may show, by the label's
+    P(accepted) ranker: :data:`EARN_BASE` + its accepted proposals. A label earns large
+    batches by having its proposals accepted: on one large image a ranker can be
+    confidently wrong about hundreds of candidates unlike any decided (100 rods shown at p
+    0.9 on the edges of nuts, 90 rejected), and the next press, refitted on a few of them,
+    knows better. Batch work (Propagate, prelabel) is reviewed image by image and is not
+    limited: Propagate from a first image's drawn boxes was seldom wrong."""
+    return EARN_BASE + accepted.n_pos
 
 
 def select_shown(

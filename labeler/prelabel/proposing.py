@@ -208,6 +208,7 @@ def _store(
                 cands.of_label(name), models[labels[name]],
                 blocked=_blocked(name, standing), planes=planes,
                 already_shown=_undecided_count(standing, name), min_score=min_score,
+                batch=job_id is not None,
             )  # fmt: skip
             c, p, order = r.cands, r.p, r.order
             claims = _claims(c.boxes, p, order, [r for r in standing if _updatable(r, name)])

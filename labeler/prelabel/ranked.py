@@ -121,13 +121,15 @@ def rank_label(
     planes: Callable[[], Planes],
     already_shown: int = 0,
     min_score: float | None = None,
+    batch: bool = False,
 ) -> Ranked:
     """Rank one label's candidates ``cands`` and choose the ones to show.
 
     ``blocked`` says which candidates a staying box rules out; ``planes`` gives the image's
     profile planes (for the edge fit and the regressor; the caller computes them once per
     image); ``already_shown`` of the label's proposals on the image count against the
-    per-image cap; ``min_score`` (calibrated, 0..1) cuts further when given.
+    per-image cap; ``min_score`` (calibrated, 0..1) cuts further when given; ``batch``
+    work is not held to what the label has earned (:func:`labeler.prelabel.learning.earned`).
     """
     cands = with_rank_features(cands, planes, models.appearance)
     p, p_useful = learning.score((models.accepted, models.useful), cands.features)
@@ -138,7 +140,7 @@ def rank_label(
     ok = np.flatnonzero(ok)
     shown = learning.select_shown(
         p[ok], p_useful=p_useful[ok], already_shown=already_shown, boxes=cands.boxes[ok],
-        earned=learning.earned(models.accepted),
+        earned=None if batch else learning.earned(models.accepted),
     )  # fmt: skip
     order = ok[shown]
     if min_score is not None:
@@ -178,7 +180,7 @@ def image_proposals(
         cands = matcher(label).candidates(image, exclude=exclude, min_score=MATCHER_MIN_SCORE)
         r = rank_label(
             cands.of_label(label), models(label), blocked=blocked_by(exclude), planes=planes,
-            min_score=min_score,
+            min_score=min_score, batch=True,
         )  # fmt: skip
         for i in r.order:
             box = tuple(float(v) for v in r.cands.boxes[i])

@@ -169,9 +169,9 @@ def test_refit_silences_a_label_whose_candidates_were_all_rejected(sessions, ids
 
 @pytest.mark.parametrize(
     ("n_pos", "n_neg", "stage", "limit"),
-    [(0, 0, "prior", None), (3, 5, "counts", None), (12, 14, "model", 22), (40, 9, "model", 50)],
+    [(0, 0, "prior", 10), (3, 5, "counts", 13), (12, 14, "model", 22), (40, 9, "model", 50)],
 )
-def test_a_model_stage_label_is_shown_what_it_has_earned(n_pos, n_neg, stage, limit):
+def test_a_request_shows_what_the_label_has_earned(n_pos, n_neg, stage, limit):
     rng = np.random.default_rng(n_pos)
     x = rng.normal(0, 1, (n_pos + n_neg, F))
     y = np.arange(n_pos + n_neg) < n_pos
@@ -179,9 +179,22 @@ def test_a_model_stage_label_is_shown_what_it_has_earned(n_pos, n_neg, stage, li
     ranker = Ranker.fit(features=x, accepted=y) if len(y) else Ranker.prior()
     assert ranker.stage == stage and learning.earned(ranker) == limit
     p = np.full(200, 0.9)  # a whole image of confident candidates
-    shown = learning.select_shown(p, earned=learning.earned(ranker))
-    assert len(shown) == (learning.CAP_SHOWN if limit is None else limit)
+    assert len(learning.select_shown(p, earned=learning.earned(ranker))) == limit
+    assert len(learning.select_shown(p)) == learning.CAP_SHOWN  # batch work: the cap alone
     assert len(learning.select_shown(p, earned=limit, already_shown=95)) == 5  # both caps hold
+
+
+def test_batch_ranking_is_not_held_to_what_the_label_earned():
+    from labeler.prelabel.ranked import LabelModels, blocked_by, rank_label
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 255, (480, 640, 3), np.uint8)
+    xy = np.array([(20 + 60 * (i % 10), 20 + 60 * (i // 10)) for i in range(30)], float)
+    c = cands(np.column_stack([xy, np.full((30, 2), 40.0)]), np.full(30, 0.97))
+    kw = dict(blocked=blocked_by([]), planes=lambda: planes(image))
+    now = rank_label(c, LabelModels.priors(), **kw)
+    batch = rank_label(c, LabelModels.priors(), **kw, batch=True)
+    assert len(now.order) == learning.EARN_BASE and len(batch.order) == 30
 
 
 def test_state_round_trips_and_falls_back_on_another_matcher_version(sessions, ids):

@@ -175,22 +175,33 @@ def test_an_unfinished_image_opens_with_its_labels_proposals_once(api, demo_ws, 
 
 def test_a_tiny_exemplar_at_min_score_0_stores_no_more_than_the_caps(api, demo_ws, monkeypatch):
     """Issue 13, defect 4: a 5x5 exemplar with ``min_score: 0`` once stored 14,610
-    proposals on one image. Even with the show rule off, one image and label gets at most
-    ``CAP_SHOWN`` proposals over all presses, and ``CAP_STORED`` candidate rows."""
-    from labeler.prelabel.learning import CAP_SHOWN, CAP_STORED
+    proposals on one image. Even with the show rule off, a press shows at most what the
+    label has earned (``EARN_BASE`` with nothing accepted: pressing again adds nothing),
+    one image and label gets at most ``CAP_SHOWN`` proposals over all presses, and
+    ``CAP_STORED`` candidate rows."""
+    from labeler.prelabel import learning
+    from labeler.prelabel.learning import CAP_SHOWN, CAP_STORED, EARN_BASE
 
     monkeypatch.setenv("LABELER_SHOW_MARGIN", "-50")  # every candidate promises a saving
-    image = _images(api)[0]
-    drawn = _draw(api, image["id"], "RBC", (100, 100, 5, 5))
-    shown = 0
-    for _ in range(3):
+    first, second = _images(api)[:2]
+
+    def press(image) -> int:
+        drawn = _draw(api, image["id"], "RBC", (100, 100, 5, 5))
         resp = api.post(f"{V1}/images/{image['id']}/find-similar",
                         json={"box_ids": [drawn["id"]], "min_score": 0})  # fmt: skip
         assert resp.status_code == 200, resp.get_json()
-        shown += len(resp.get_json()["proposals"])
+        return len(resp.get_json()["proposals"])  # new ones (updated ones are not listed)
+
+    assert [press(first), press(first)] == [EARN_BASE, 0]
+    monkeypatch.setattr(learning, "EARN_BASE", 10**6)  # as if the label had earned it all
+    shown = sum(press(second) for _ in range(3))
     with demo_ws.sessions() as s:
-        proposals = s.scalar(select(func.count(Box.id)).where(Box.status == "proposed"))
-        candidates = s.scalar(select(func.count(Candidate.id)))
+        proposals = s.scalar(
+            select(func.count(Box.id)).where(Box.status == "proposed", Box.image_id == second["id"])
+        )
+        candidates = s.scalar(
+            select(func.count(Candidate.id)).where(Candidate.image_id == second["id"])
+        )
     assert shown == proposals == CAP_SHOWN
     assert candidates == CAP_STORED
 
