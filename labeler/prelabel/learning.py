@@ -306,17 +306,13 @@ def select_shown(
     p_useful: np.ndarray | None = None,
     cap: int = CAP_SHOWN,
     already_shown: int = 0,
-    earned: int | None = None,
     boxes: np.ndarray | None = None,
 ) -> np.ndarray:
     """Indices of the candidates to show, best first: :func:`labeler.ranking.choose` (an
     expected saving of annotator time; given their ``boxes`` ``(N, 4)``, one overlapping a
     better one shown must pay on acceptance alone), at most ``cap - already_shown`` (the
-    label's proposals already shown on this image count against the per-image cap) and at
-    most ``earned`` (:func:`earned`) when given."""
+    label's proposals already shown on this image count against the per-image cap)."""
     cap = max(int(cap) - int(already_shown), 0)
-    if earned is not None:
-        cap = min(cap, int(earned))
     return choose(p, p_useful=p_useful, margin=show_margin(), boxes=boxes, cap=cap)
 
 

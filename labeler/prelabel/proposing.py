@@ -54,11 +54,13 @@ class Standing(NamedTuple):
 
 
 class Proposed(NamedTuple):
-    """What a request put in front of the annotator: new boxes, and undecided proposals it
-    moved onto a more probable candidate (detached, readable)."""
+    """What a request put in front of the annotator: new boxes, undecided proposals it
+    moved onto a more probable candidate (detached, readable), and how many more were worth
+    showing but held back until the label earns them (:func:`labeler.prelabel.learning.earned`)."""
 
     new: list[Box]
     updated: list[Box]
+    held_back: int = 0
 
 
 def _standing(session: Session, image_id: int) -> list[Standing]:
@@ -199,6 +201,7 @@ def _store(
         models = ranked.dataset_models(s, dataset_id=image.dataset_id)
         new: list[Box] = []
         updated: list[Box] = []
+        held_back = 0
         for name in sorted(set(cands.labels)):
             if name not in labels:
                 continue
@@ -211,6 +214,7 @@ def _store(
                 batch=job_id is not None,
             )  # fmt: skip
             c, p, order = r.cands, r.p, r.order
+            held_back += r.held_back
             claims = _claims(c.boxes, p, order, [r for r in standing if _updatable(r, name)])
             shown: list[int] = []
             made: list[tuple[int, Box]] = []
@@ -251,4 +255,4 @@ def _store(
             )  # fmt: skip
         new.sort(key=lambda b: -(b.score or 0.0))
         updated.sort(key=lambda b: -(b.score or 0.0))
-        return Proposed(new, updated)
+        return Proposed(new, updated, held_back)

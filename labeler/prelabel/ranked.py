@@ -106,11 +106,13 @@ def with_rank_features(
 @dataclass(frozen=True, eq=False)
 class Ranked:
     """One label's candidates after ranking: ``cands`` (tightened where it helped), their
-    probabilities ``p`` ``(N,)``, and ``order``, the indices to show, best first."""
+    probabilities ``p`` ``(N,)``, ``order``, the indices to show, best first, and
+    ``held_back``, how many more were worth showing but the label has not earned yet."""
 
     cands: Candidates
     p: np.ndarray
     order: np.ndarray
+    held_back: int = 0
 
 
 def rank_label(
@@ -138,14 +140,15 @@ def rank_label(
         cands, showable = tightening.tighten(planes(), cands, models.boxfit, p)
         ok &= showable & ~blocked(cands)
     ok = np.flatnonzero(ok)
-    shown = learning.select_shown(
-        p[ok], p_useful=p_useful[ok], already_shown=already_shown, boxes=cands.boxes[ok],
-        earned=None if batch else learning.earned(models.accepted),
-    )  # fmt: skip
-    order = ok[shown]
+    worth = ok[
+        learning.select_shown(
+            p[ok], p_useful=p_useful[ok], already_shown=already_shown, boxes=cands.boxes[ok]
+        )
+    ]
     if min_score is not None:
-        order = order[p[order] >= min_score]
-    return Ranked(cands, p, order)
+        worth = worth[p[worth] >= min_score]
+    order = worth if batch else worth[: learning.earned(models.accepted)]
+    return Ranked(cands, p, order, held_back=len(worth) - len(order))
 
 
 def dataset_models(session: Session, *, dataset_id: int) -> dict[int, LabelModels]:

@@ -305,7 +305,8 @@ export function createEdits({ state, api, redraw }) {
           state.redo.length = 0;
         }
         redraw();
-        return command.added;
+        // The server shows a label only as many as its accepted proposals have earned.
+        return { added: command.added, heldBack: (data && data.held_back) || 0 };
       });
     }
     return run(true);

@@ -187,8 +187,9 @@ function boot() {
     if (!chosen.length) return say("Draw or select a box first: it becomes the exemplar.");
     say("Finding similar…");
     try {
-      const added = await edits.findSimilar(chosen);
-      say(`${added.length} proposal(s) found.`);
+      const { added, heldBack } = await edits.findSimilar(chosen);
+      const more = heldBack ? ` ${heldBack} more after you accept some of these.` : "";
+      say(`${added.length} proposal(s) found.${more}`);
     } catch {
       // The save queue's failure handler has already reloaded and said why.
     }

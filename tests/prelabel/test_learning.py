@@ -178,13 +178,9 @@ def test_a_request_shows_what_the_label_has_earned(n_pos, n_neg, stage, limit):
     x[y, 0] += 2.0  # accepted ones score higher: the model trusts high scores
     ranker = Ranker.fit(features=x, accepted=y) if len(y) else Ranker.prior()
     assert ranker.stage == stage and learning.earned(ranker) == limit
-    p = np.full(200, 0.9)  # a whole image of confident candidates
-    assert len(learning.select_shown(p, earned=learning.earned(ranker))) == limit
-    assert len(learning.select_shown(p)) == learning.CAP_SHOWN  # batch work: the cap alone
-    assert len(learning.select_shown(p, earned=limit, already_shown=95)) == 5  # both caps hold
 
 
-def test_batch_ranking_is_not_held_to_what_the_label_earned():
+def test_a_request_holds_back_what_the_label_has_not_earned_batch_work_does_not():
     from labeler.prelabel.ranked import LabelModels, blocked_by, rank_label
 
     rng = np.random.default_rng(3)
@@ -194,7 +190,12 @@ def test_batch_ranking_is_not_held_to_what_the_label_earned():
     kw = dict(blocked=blocked_by([]), planes=lambda: planes(image))
     now = rank_label(c, LabelModels.priors(), **kw)
     batch = rank_label(c, LabelModels.priors(), **kw, batch=True)
-    assert len(now.order) == learning.EARN_BASE and len(batch.order) == 30
+    assert (len(now.order), now.held_back) == (learning.EARN_BASE, 30 - learning.EARN_BASE)
+    assert (len(batch.order), batch.held_back) == (30, 0)
+    assert list(now.order) == list(batch.order[: learning.EARN_BASE])  # the best ones first
+    # the per-image cap counts first: 95 already shown leave 5, within what was earned
+    capped = rank_label(c, LabelModels.priors(), **kw, already_shown=learning.CAP_SHOWN - 5)
+    assert (len(capped.order), capped.held_back) == (5, 0)
 
 
 def test_state_round_trips_and_falls_back_on_another_matcher_version(sessions, ids):

@@ -7,6 +7,7 @@ the JSON API) too, so "the page says saved" and "it is saved" are both asserted.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -123,6 +124,26 @@ def test_undo_find_similar_restores_the_proposals_it_replaced(annotator):
     annotator.wait_data("proposed-count", str(len(first)))
     again = sorted((round(x), round(y)) for _, _, x, y, *_ in annotator.db_boxes(image, "proposed"))
     assert again == first
+
+
+def test_find_similar_says_how_many_more_the_label_must_earn(annotator, monkeypatch):
+    """A label with nothing accepted yet is shown EARN_BASE proposals per press; the rest
+    worth showing are held back, and the message says so instead of hiding them."""
+    from labeler.prelabel.learning import EARN_BASE
+
+    monkeypatch.setenv("LABELER_SHOW_MARGIN", "-50")  # every candidate promises a saving
+    image = annotator.image_id(EXEMPLAR_IMAGE)
+    annotator.open(image)
+    annotator.draw(100, 100, 12, 12)
+    annotator.wait_saved()
+    annotator.page.keyboard.press("f")
+    annotator.wait_data("proposed-count", str(EARN_BASE))
+    message = annotator.page.locator("#annotator-message")
+    message.filter(has_text="found").wait_for()
+    assert re.fullmatch(
+        rf"{EARN_BASE} proposal\(s\) found\. \d+ more after you accept some of these\.",
+        message.text_content(),
+    )
 
 
 def test_undo_redo_create_move_resize_delete(annotator):

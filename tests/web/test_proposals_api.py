@@ -185,14 +185,18 @@ def test_a_tiny_exemplar_at_min_score_0_stores_no_more_than_the_caps(api, demo_w
     monkeypatch.setenv("LABELER_SHOW_MARGIN", "-50")  # every candidate promises a saving
     first, second = _images(api)[:2]
 
-    def press(image) -> int:
+    def press(image, held: list | None = None) -> int:
         drawn = _draw(api, image["id"], "RBC", (100, 100, 5, 5))
         resp = api.post(f"{V1}/images/{image['id']}/find-similar",
                         json={"box_ids": [drawn["id"]], "min_score": 0})  # fmt: skip
         assert resp.status_code == 200, resp.get_json()
+        if held is not None:
+            held.append(resp.get_json()["held_back"])
         return len(resp.get_json()["proposals"])  # new ones (updated ones are not listed)
 
-    assert [press(first), press(first)] == [EARN_BASE, 0]
+    held: list[int] = []
+    assert [press(first, held), press(first, held)] == [EARN_BASE, 0]
+    assert held[0] == CAP_SHOWN - EARN_BASE  # worth showing, not earned yet: said, not lost
     monkeypatch.setattr(learning, "EARN_BASE", 10**6)  # as if the label had earned it all
     shown = sum(press(second) for _ in range(3))
     with demo_ws.sessions() as s:

@@ -46,9 +46,10 @@ def _min_score(data: dict) -> float | None:
 
 @bp.post("/images/<int:image_id>/find-similar")
 def find_similar(image_id: int):
-    """Exemplars -> new proposals on this image (``proposals``), and its undecided matcher
-    proposals that a more probable candidate moved (``updated``); ``removed`` stays empty
-    (nothing undecided is deleted)."""
+    """Exemplars -> new proposals on this image (``proposals``), its undecided matcher
+    proposals that a more probable candidate moved (``updated``), and how many more were
+    worth showing but are held back until the label's proposals are accepted
+    (``held_back``); ``removed`` stays empty (nothing undecided is deleted)."""
     data = json_body()
     found = interactive.find_similar(
         workspace(),
@@ -63,6 +64,7 @@ def find_similar(image_id: int):
             "proposals": [box_json(b) for b in found.new],
             "updated": [box_json(b) for b in found.updated],
             "removed": [],
+            "held_back": found.held_back,
         }
     )
 

@@ -116,6 +116,11 @@ def response_schemas() -> dict[str, Schema]:
                 "proposals": array(ref("Box"), description="new proposals on this image"),
                 "updated": array(ref("Box"), description="undecided proposals moved"),
                 "removed": array(ref("Box"), maxItems=0, description="always empty"),
+                "held_back": {
+                    **COUNT,
+                    "description": "more worth showing, held back until the label's "
+                    "proposals are accepted (a label earns large batches)",
+                },
             }
         ),
         "DecideResult": closed({"boxes": array(ref("Box"))}),
