@@ -116,11 +116,18 @@ def matchable(box: XYWH, *, width: int, height: int) -> XYWH:
     object drawn 3 px wide still finds its like (with boxes that side 4 px) instead of
     answering the annotator's F with an error."""
     x, y, w, h = (float(v) for v in box)
-    if w < MIN_BOX_SIDE and width >= MIN_BOX_SIDE:
-        x, w = min(max(x + w / 2 - MIN_BOX_SIDE / 2, 0.0), width - MIN_BOX_SIDE), MIN_BOX_SIDE
-    if h < MIN_BOX_SIDE and height >= MIN_BOX_SIDE:
-        y, h = min(max(y + h / 2 - MIN_BOX_SIDE / 2, 0.0), height - MIN_BOX_SIDE), MIN_BOX_SIDE
-    return (x, y, float(w), float(h))
+    x, w = _grown(x, w, width)
+    y, h = _grown(y, h, height)
+    return (x, y, w, h)
+
+
+def _grown(start: float, side: float, limit: int) -> tuple[float, float]:
+    """One axis of :func:`matchable`: ``(start, side)`` grown to ``MIN_BOX_SIDE`` about its
+    centre inside ``[0, limit]`` when shorter (and the image is not)."""
+    if side >= MIN_BOX_SIDE or limit < MIN_BOX_SIDE:
+        return start, side
+    centred = start + side / 2 - MIN_BOX_SIDE / 2
+    return min(max(centred, 0.0), limit - MIN_BOX_SIDE), float(MIN_BOX_SIDE)
 
 
 _MATCHERS: Lru[Matcher] = Lru(MATCHER_CACHE)

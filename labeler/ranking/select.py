@@ -70,14 +70,15 @@ def choose(
     numpy.ndarray, shape (K,), int64
     """
     p = np.asarray(p, np.float64).reshape(-1)
-    saving = p * t_draw - t_verify
+    alone = p * t_draw - t_verify  # the saving on acceptance alone
+    saving = alone
     if p_useful is not None:
         adjust = np.clip(np.asarray(p_useful, np.float64).reshape(-1) - p, 0.0, 1.0)
         saving = saving + adjust * (t_draw - t_adjust + t_verify)
     idx = np.flatnonzero(saving > margin)
     idx = idx[np.argsort(-p[idx], kind="stable")]
     if boxes is not None and p_useful is not None and len(idx) > 1:
-        pays_alone = p * t_draw - t_verify > margin
+        pays_alone = alone > margin
         b = np.asarray(boxes, np.float64).reshape(-1, 4)
         near = iou_matrix(b[idx], b[idx]) >= SAME_OBJECT_IOU
         kept: list[int] = []  # positions in idx
