@@ -61,29 +61,70 @@ def planes(image: np.ndarray) -> Planes:
     return Planes(tuple(levels))
 
 
-def _windows(p: Planes, boxes: np.ndarray):
-    """Per box: its window's ``(grey, grad_x, grad_y)``, :data:`SIZE` x :data:`SIZE`
-    float32, grey standardised. Windows past the image edge repeat the border."""
-    for x, y, w, h in np.asarray(boxes, np.float64).reshape(-1, 4):
-        ww, hh = max(w, 1.0) * WINDOW, max(h, 1.0) * WINDOW
-        # The level where the window spans SIZE to 2 SIZE pixels on its shorter side.
-        k = int(np.clip(np.floor(np.log2(max(min(ww, hh) / SIZE, 1.0))), 0, len(p.levels) - 1))
-        f = 2.0**-k
-        sx, sy = SIZE / (ww * f), SIZE / (hh * f)
-        x0, y0 = (x + w / 2 - ww / 2) * f, (y + h / 2 - hh / 2) * f
-        m = np.array([[sx, 0.0, -x0 * sx], [0.0, sy, -y0 * sy]], np.float32)
-        grey, gx, gy = (
-            cv2.warpAffine(a, m, (SIZE, SIZE), borderMode=cv2.BORDER_REPLICATE) for a in p.levels[k]
-        )
-        yield (grey - grey.mean()) / (grey.std() + 1e-3), gx, gy
+def _windows(p: Planes, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every box's window as ``(grey, grad_x, grad_y)``, each ``(N, SIZE, SIZE)`` float32
+    (rows, then columns), grey standardised per window. Windows past the image edge repeat
+    the border.
+
+    Each window is read at the pyramid level where it spans :data:`SIZE` to 2 :data:`SIZE`
+    pixels on its shorter side, by bilinear sampling at the window's grid (what
+    ``cv2.warpAffine`` of a scale-and-shift does, for all boxes of a level at once: one
+    call per box cost 0.16 ms, most of ranking a request's candidates)."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    n = len(b)
+    out = [np.zeros((n, SIZE, SIZE), np.float32) for _ in range(3)]
+    if not n:
+        return out[0], out[1], out[2]
+    ww, hh = np.maximum(b[:, 2], 1.0) * WINDOW, np.maximum(b[:, 3], 1.0) * WINDOW
+    ratio = np.maximum(np.minimum(ww, hh) / SIZE, 1.0)
+    level = np.clip(np.floor(np.log2(ratio)), 0, len(p.levels) - 1).astype(np.int64)
+    grid = np.arange(SIZE, dtype=np.float64)
+    for k in np.unique(level):
+        at = np.flatnonzero(level == k)
+        f = 2.0 ** -int(k)
+        planes_k = p.levels[int(k)]
+        height, width = planes_k[0].shape
+        x0 = (b[at, 0] + b[at, 2] / 2 - ww[at] / 2) * f
+        y0 = (b[at, 1] + b[at, 3] / 2 - hh[at] / 2) * f
+        xs = x0[:, None] + grid[None, :] * (ww[at, None] * f / SIZE)  # (M, SIZE) columns
+        ys = y0[:, None] + grid[None, :] * (hh[at, None] * f / SIZE)  # (M, SIZE) rows
+        xi, yi = np.floor(xs), np.floor(ys)
+        ax = (xs - xi).astype(np.float32)[:, None, :]
+        ay = (ys - yi).astype(np.float32)[:, :, None]
+        c0 = np.clip(xi, 0, width - 1).astype(np.int64)[:, None, :]
+        c1 = np.clip(xi + 1, 0, width - 1).astype(np.int64)[:, None, :]
+        r0 = (np.clip(yi, 0, height - 1).astype(np.int64) * width)[:, :, None]
+        r1 = (np.clip(yi + 1, 0, height - 1).astype(np.int64) * width)[:, :, None]
+        corners = (r0 + c0, r0 + c1, r1 + c0, r1 + c1)
+        for plane, dest in zip(planes_k, out, strict=True):
+            v00, v01, v10, v11 = (np.take(plane.reshape(-1), i) for i in corners)
+            top = v00 + (v01 - v00) * ax
+            dest[at] = top + (v10 + (v11 - v10) * ax - top) * ay
+    grey = out[0]
+    mean = grey.mean(axis=(1, 2), keepdims=True)
+    sd = grey.std(axis=(1, 2), keepdims=True)
+    return (grey - mean) / (sd + 1e-3), out[1], out[2]
 
 
-def _profile_row(grey: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
-    energy = float(gx.mean() + gy.mean()) / 2 + 1e-3
-    patch = cv2.resize(grey, (PATCH, PATCH), interpolation=cv2.INTER_AREA)
+def _profile_rows(grey: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    """Profile rows ``(N, FEATURE_COUNT)`` of windows ``(N, SIZE, SIZE)`` (see
+    :func:`box_profiles`)."""
+    n = len(grey)
+    if not n:
+        return np.zeros((0, FEATURE_COUNT))
+    energy = (gx.mean(axis=(1, 2)) + gy.mean(axis=(1, 2))) / 2 + 1e-3
+    cell = SIZE // PATCH
+    patch = grey.reshape(n, PATCH, cell, PATCH, cell).mean(axis=(2, 4)).reshape(n, -1)
     return np.concatenate(
-        [gx.mean(0) / energy, gy.mean(1) / energy, grey.mean(0), grey.mean(1), patch.ravel()]
-    )
+        [
+            gx.mean(axis=1) / energy[:, None],
+            gy.mean(axis=2) / energy[:, None],
+            grey.mean(axis=1),
+            grey.mean(axis=2),
+            patch,
+        ],
+        axis=1,
+    ).astype(np.float64)
 
 
 def box_profiles(p: Planes, boxes: np.ndarray) -> np.ndarray:
@@ -94,10 +135,7 @@ def box_profiles(p: Planes, boxes: np.ndarray) -> np.ndarray:
     profiles of the standardised grey level, and a :data:`PATCH` x :data:`PATCH` grey
     patch. Windows past the image edge repeat the border.
     """
-    out = np.zeros((len(np.reshape(boxes, (-1, 4))), FEATURE_COUNT), np.float64)
-    for i, planes_of_box in enumerate(_windows(p, boxes)):
-        out[i] = _profile_row(*planes_of_box)
-    return out
+    return _profile_rows(*_windows(p, boxes))
 
 
 # Gradient orientation histograms of the window (Dalal & Triggs' HOG, OpenCV's): 3 x 3
@@ -116,13 +154,12 @@ def box_looks(p: Planes, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     better than the profiles do: on the dev sets' decided candidates a logistic model of
     them ranked with AUC 0.94 against 0.89 (blood cells).
     """
-    n = len(np.reshape(boxes, (-1, 4)))
-    rows, looks = np.zeros((n, FEATURE_COUNT)), np.zeros((n, HOG_COUNT))
+    grey, gx, gy = _windows(p, boxes)
+    rows, looks = _profile_rows(grey, gx, gy), np.zeros((len(grey), HOG_COUNT))
     cell, block = (HOG_CELL, HOG_CELL), (2 * HOG_CELL, 2 * HOG_CELL)
     hog = cv2.HOGDescriptor((SIZE, SIZE), block, cell, cell, HOG_BINS)
-    for i, (grey, gx, gy) in enumerate(_windows(p, boxes)):
-        rows[i] = _profile_row(grey, gx, gy)
-        patch = np.clip(grey * HOG_CONTRAST + 128.0, 0, 255).astype(np.uint8)
+    patches = np.clip(grey * HOG_CONTRAST + 128.0, 0, 255).astype(np.uint8)
+    for i, patch in enumerate(patches):
         looks[i] = hog.compute(patch).ravel()
     return rows, looks
 

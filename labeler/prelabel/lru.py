@@ -40,5 +40,10 @@ class Lru(Generic[V]):
                 self._items.popitem(last=False)
         return value
 
+    def clear(self) -> None:
+        """Drop every entry (a benchmark's cold start; tests that must not share state)."""
+        with self._lock:
+            self._items.clear()
+
     def __len__(self) -> int:
         return len(self._items)

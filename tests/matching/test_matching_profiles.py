@@ -85,3 +85,40 @@ def test_edge_fit_is_best_for_a_box_on_the_objects_edges(box, on_edges):
         assert got[0, 1] < 0.05
     else:
         assert got[0, 0] < exact[0, 0] and got[0, 1] > exact[0, 1]
+
+
+def _warped_window(p: profiles.Planes, box) -> list[np.ndarray]:
+    """One box's window by ``cv2.warpAffine``, as the sampler did box by box before."""
+    size, window = profiles.SIZE, profiles.WINDOW
+    x, y, w, h = box
+    ww, hh = max(w, 1.0) * window, max(h, 1.0) * window
+    k = int(np.clip(np.floor(np.log2(max(min(ww, hh) / size, 1.0))), 0, len(p.levels) - 1))
+    f = 2.0**-k
+    sx, sy = size / (ww * f), size / (hh * f)
+    x0, y0 = (x + w / 2 - ww / 2) * f, (y + h / 2 - hh / 2) * f
+    m = np.array([[sx, 0.0, -x0 * sx], [0.0, sy, -y0 * sy]], np.float32)
+    return [cv2.warpAffine(a, m, (size, size), borderMode=cv2.BORDER_REPLICATE) for a in p.levels[k]]
+
+
+def test_windows_sample_as_warp_affine_does_for_every_box_at_once():
+    rng = np.random.default_rng(4)
+    img = cv2.GaussianBlur(rng.integers(0, 255, (300, 400), dtype=np.uint8), (0, 0), 2)
+    p = planes(img)
+    # inside, hanging off each edge, tiny and larger than the image
+    boxes = np.array([[50, 40, 30, 20], [-15, 100, 40, 40], [380, 280, 50, 30],
+                      [200, 150, 2, 3], [-50, -50, 500, 400], [120.3, 80.7, 63.2, 91.9]])  # fmt: skip
+    grey, gx, gy = profiles._windows(p, boxes)
+    for i, box in enumerate(boxes):
+        ref_grey, ref_gx, ref_gy = _warped_window(p, box)
+        ref_grey = (ref_grey - ref_grey.mean()) / (ref_grey.std() + 1e-3)
+        # warpAffine interpolates in fixed point (1/32 px): a few hundredths of a level
+        np.testing.assert_allclose(grey[i], ref_grey, atol=0.05)
+        scale = max(float(ref_gx.max()), float(ref_gy.max()), 1.0)
+        np.testing.assert_allclose(gx[i] / scale, ref_gx / scale, atol=0.02)
+        np.testing.assert_allclose(gy[i] / scale, ref_gy / scale, atol=0.02)
+
+
+def test_no_boxes_give_empty_rows():
+    p = planes(np.zeros((50, 60), np.uint8))
+    rows, looks = box_looks(p, np.zeros((0, 4)))
+    assert rows.shape == (0, FEATURE_COUNT) and looks.shape == (0, HOG_COUNT)

@@ -30,3 +30,13 @@ def test_threads_never_push_it_past_its_size():
     for t in threads:
         t.join()
     assert len(cache) == 8
+
+
+def test_clear_empties_it_and_it_fills_again():
+    cache: Lru[int] = Lru(4)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    cache.clear()
+    assert (len(cache), cache.get("a")) == (0, None)
+    cache.put("a", 3)
+    assert cache.get("a") == 3
