@@ -97,7 +97,8 @@ def _warped_window(p: profiles.Planes, box) -> list[np.ndarray]:
     sx, sy = size / (ww * f), size / (hh * f)
     x0, y0 = (x + w / 2 - ww / 2) * f, (y + h / 2 - hh / 2) * f
     m = np.array([[sx, 0.0, -x0 * sx], [0.0, sy, -y0 * sy]], np.float32)
-    return [cv2.warpAffine(a, m, (size, size), borderMode=cv2.BORDER_REPLICATE) for a in p.levels[k]]
+    border = cv2.BORDER_REPLICATE
+    return [cv2.warpAffine(a, m, (size, size), borderMode=border) for a in p.levels[k]]
 
 
 def test_windows_sample_as_warp_affine_does_for_every_box_at_once():
@@ -105,8 +106,16 @@ def test_windows_sample_as_warp_affine_does_for_every_box_at_once():
     img = cv2.GaussianBlur(rng.integers(0, 255, (300, 400), dtype=np.uint8), (0, 0), 2)
     p = planes(img)
     # inside, hanging off each edge, tiny and larger than the image
-    boxes = np.array([[50, 40, 30, 20], [-15, 100, 40, 40], [380, 280, 50, 30],
-                      [200, 150, 2, 3], [-50, -50, 500, 400], [120.3, 80.7, 63.2, 91.9]])  # fmt: skip
+    boxes = np.array(
+        [
+            [50, 40, 30, 20],
+            [-15, 100, 40, 40],
+            [380, 280, 50, 30],
+            [200, 150, 2, 3],
+            [-50, -50, 500, 400],
+            [120.3, 80.7, 63.2, 91.9],
+        ]
+    )
     grey, gx, gy = profiles._windows(p, boxes)
     for i, box in enumerate(boxes):
         ref_grey, ref_gx, ref_gy = _warped_window(p, box)
