@@ -78,23 +78,15 @@ def _windows(p: Planes, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     ww, hh = np.maximum(b[:, 2], 1.0) * WINDOW, np.maximum(b[:, 3], 1.0) * WINDOW
     ratio = np.maximum(np.minimum(ww, hh) / SIZE, 1.0)
     level = np.clip(np.floor(np.log2(ratio)), 0, len(p.levels) - 1).astype(np.int64)
-    grid = np.arange(SIZE, dtype=np.float64)
     for k in np.unique(level):
         at = np.flatnonzero(level == k)
         f = 2.0 ** -int(k)
         planes_k = p.levels[int(k)]
         height, width = planes_k[0].shape
-        x0 = (b[at, 0] + b[at, 2] / 2 - ww[at] / 2) * f
-        y0 = (b[at, 1] + b[at, 3] / 2 - hh[at] / 2) * f
-        xs = x0[:, None] + grid[None, :] * (ww[at, None] * f / SIZE)  # (M, SIZE) columns
-        ys = y0[:, None] + grid[None, :] * (hh[at, None] * f / SIZE)  # (M, SIZE) rows
-        xi, yi = np.floor(xs), np.floor(ys)
-        ax = (xs - xi).astype(np.float32)[:, None, :]
-        ay = (ys - yi).astype(np.float32)[:, :, None]
-        c0 = np.clip(xi, 0, width - 1).astype(np.int64)[:, None, :]
-        c1 = np.clip(xi + 1, 0, width - 1).astype(np.int64)[:, None, :]
-        r0 = (np.clip(yi, 0, height - 1).astype(np.int64) * width)[:, :, None]
-        r1 = (np.clip(yi + 1, 0, height - 1).astype(np.int64) * width)[:, :, None]
+        c0, c1, ax = _axis_samples(b[at, 0] + b[at, 2] / 2, ww[at], f, width)
+        r0, r1, ay = _axis_samples(b[at, 1] + b[at, 3] / 2, hh[at], f, height)
+        c0, c1, ax = c0[:, None, :], c1[:, None, :], ax[:, None, :]
+        r0, r1, ay = r0[:, :, None] * width, r1[:, :, None] * width, ay[:, :, None]
         corners = (r0 + c0, r0 + c1, r1 + c0, r1 + c1)
         for plane, dest in zip(planes_k, out, strict=True):
             v00, v01, v10, v11 = (np.take(plane.reshape(-1), i) for i in corners)
@@ -104,6 +96,21 @@ def _windows(p: Planes, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     mean = grey.mean(axis=(1, 2), keepdims=True)
     sd = grey.std(axis=(1, 2), keepdims=True)
     return (grey - mean) / (sd + 1e-3), out[1], out[2]
+
+
+def _axis_samples(centre: np.ndarray, span: np.ndarray, f: float, limit: int):
+    """Along one axis, for windows of ``span`` px about ``centre`` ``(M,)`` (image pixels),
+    sampled at :data:`SIZE` points of a level ``f`` times the image's size with ``limit``
+    pixels: the lower and upper neighbour indices, clipped (the border repeats), and the
+    weight of the upper one, each ``(M, SIZE)``."""
+    at = (centre - span / 2)[:, None] * f + np.arange(SIZE)[None, :] * (span[:, None] * f / SIZE)
+    lo = np.floor(at)
+    weight = (at - lo).astype(np.float32)
+    return (
+        np.clip(lo, 0, limit - 1).astype(np.int64),
+        np.clip(lo + 1, 0, limit - 1).astype(np.int64),
+        weight,
+    )
 
 
 def _profile_rows(grey: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:

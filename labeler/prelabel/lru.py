@@ -41,7 +41,7 @@ class Lru(Generic[V]):
         return value
 
     def clear(self) -> None:
-        """Drop every entry (a benchmark's cold start; tests that must not share state)."""
+        """Drop every entry (a benchmark's cold start)."""
         with self._lock:
             self._items.clear()
 
