@@ -3,12 +3,15 @@
 
 Per image in name order and label, one exemplar (the true box nearest the label's median area)
 is matched at min_score 0.2 (exemplar excluded); the candidates are tightened by a BoxFit
-fitted on the true boxes of the images before it (jittered as the server does), and coverage of
+fitted on the true boxes of the images before it (jittered as the server does, a second
+regressor for the second step on boxes jittered NEAR_SPREAD times as far), and coverage of
 the label's other true boxes (best candidate IoU >= 0.5 / 0.7 / 0.85) is printed before and
-after. The regressor alone: the server also keeps a tightened box only if it still overlaps the
-matcher's at IoU >= 0.5.
+after, with the mean IoU of the best candidates at IoU >= 0.7 (what an accept gives). As the
+server does, a tightened box is kept only if it still overlaps the matcher's at KEEP_IOU (the
+server also drops near-duplicates and ranks: this is the regressor alone).
+``--one-regressor`` applies the first regressor twice (as before the second).
 
-Usage: python scripts/eval_boxfit.py DATASET_DIR [--limit 40]
+Usage: python scripts/eval_boxfit.py DATASET_DIR [--limit 40] [--one-regressor]
 """
 
 from __future__ import annotations
@@ -27,18 +30,27 @@ sys.path.insert(0, str(REPO / "scripts"))
 from eval_candidates import load  # noqa: E402
 
 from labeler.matching import Exemplar, Matcher, iou_matrix  # noqa: E402
+from labeler.matching.geometry import iou_pairs  # noqa: E402
 from labeler.matching.profiles import jittered, planes  # noqa: E402
+from labeler.prelabel.tightening import COPIES, KEEP_IOU, NEAR_SPREAD  # noqa: E402
 from labeler.ranking.boxfit import BoxFit, fit_rows  # noqa: E402
+
+
+def _fit(rows: list[tuple]) -> BoxFit | None:
+    x, b, t, g = (np.concatenate([r[i] for r in rows]) for i in range(4))
+    return BoxFit.fit(features=x, boxes=b, truth=t, groups=g)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("dataset")
     ap.add_argument("--limit", type=int, default=40)
+    ap.add_argument("--one-regressor", action="store_true")
     args = ap.parse_args()
     cv2.setNumThreads(1)
     data = load(Path(args.dataset), args.limit)
     seen: dict[str, list] = {}
+    near: dict[str, list] = {}
     before, after, fitted = [], [], 0
     for n, (img, labs) in enumerate(data.values()):
         p = planes(img)
@@ -49,21 +61,25 @@ def main() -> None:
             c = Matcher([Exemplar(img, ex, label)]).candidates(img, exclude=[ex], min_score=0.2)
             fit = None
             if label in seen:
-                x, b, t, g = (np.concatenate([r[i] for r in seen[label]]) for i in range(4))
-                fit = BoxFit.fit(features=x, boxes=b, truth=t, groups=g)
+                fit = _fit(seen[label])
+                if fit is not None and not args.one_regressor:
+                    fit = fit.then(_fit(near[label]))
             if len(gt) and len(c):
                 before += list(iou_matrix(gt, c.boxes).max(1))
                 tight = c.boxes if fit is None else fit.tighten(p, c.boxes)
+                kept = iou_pairs(tight, c.boxes) >= KEEP_IOU
+                tight = np.where(kept[:, None], tight, c.boxes)
                 after += list(iou_matrix(gt, tight).max(1))
                 fitted += fit is not None
-            jb, jt = jittered(boxes, copies=8, rng=np.random.default_rng(n))
-            seen.setdefault(label, []).append((fit_rows(p, jb), jb, jt, np.full(len(jb), n)))
+            rng = np.random.default_rng(n)
+            for rows, spread in ((seen, 1.0), (near, NEAR_SPREAD)):
+                jb, jt = jittered(boxes, copies=COPIES, rng=rng, spread=spread)
+                rows.setdefault(label, []).append((fit_rows(p, jb), jb, jt, np.full(len(jb), n)))
     print(f"{args.dataset}: {len(before)} true boxes, {fitted} (image, label) pairs with a fit")
-    print("| | coverage at IoU 0.5 / 0.7 / 0.85 |\n|---|---|")
+    print("| | coverage at IoU 0.5 / 0.7 / 0.85 | mean IoU of those >= 0.7 |\n|---|---|---|")
     for name, v in (("before", np.array(before)), ("after", np.array(after))):
-        print(
-            f"| {name} | " + " / ".join(f"{(v >= t).mean():.2f}" for t in (0.5, 0.7, 0.85)) + " |"
-        )
+        cover = " / ".join(f"{(v >= t).mean():.3f}" for t in (0.5, 0.7, 0.85))
+        print(f"| {name} | {cover} | {v[v >= 0.7].mean():.3f} |")
 
 
 if __name__ == "__main__":

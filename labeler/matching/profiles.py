@@ -197,15 +197,15 @@ def apply_deltas(boxes: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 
 def jittered(
-    truth: np.ndarray, *, copies: int, rng: np.random.Generator
+    truth: np.ndarray, *, copies: int, rng: np.random.Generator, spread: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``copies`` perturbed boxes per true box, as the matcher misplaces them: returns the
-    perturbed boxes ``(N * copies, 4)`` and their true boxes, repeated, ``(N * copies, 4)``."""
+    """``copies`` perturbed boxes per true box, as the matcher misplaces them (``spread``
+    times as far: a second regression step starts nearer): returns the perturbed boxes
+    ``(N * copies, 4)`` and their true boxes, repeated, ``(N * copies, 4)``."""
     t = np.repeat(np.asarray(truth, np.float64).reshape(-1, 4), copies, axis=0)
     n = len(t)
-    step = np.column_stack(
-        [rng.normal(0, JITTER_CENTRE, (n, 2)), rng.normal(0, JITTER_LOG_SIZE, (n, 2))]
-    )
+    centre, size = JITTER_CENTRE * spread, JITTER_LOG_SIZE * spread
+    step = np.column_stack([rng.normal(0, centre, (n, 2)), rng.normal(0, size, (n, 2))])
     return apply_deltas(t, step), t
 
 

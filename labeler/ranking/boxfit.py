@@ -7,7 +7,11 @@ label, trained on the label's accepted boxes jittered as the matcher misplaces t
 R-CNN style box regressor, with the dataset's own boxes as the only training data, so it
 learns loose hand-drawn boxes as well as exact ones). Applied twice
 (:meth:`BoxFit.tighten`): the second step starts from a box nearer the object, where the
-profiles say more.
+profiles say more, so it is a regressor of its own (:meth:`BoxFit.then`, as in Cascade
+R-CNN) when one fitted on boxes jittered half as far helps on held-out images. Offline
+(``scripts/eval_boxfit.py``, first 40 images), against the first regressor applied twice,
+true boxes with a tightened candidate at IoU >= 0.85: blood cells 0.25 -> 0.35, synthetic
+scenes 0.33 -> 0.39, Hubble tiles 0.11 -> 0.12 (at IoU >= 0.5 there 0.45 -> 0.54).
 
 It must never make boxes worse: :meth:`BoxFit.fit` holds out the newest images' boxes and
 returns ``None`` (keep the matcher's boxes) unless the tightened boxes overlap their
@@ -20,6 +24,7 @@ cells, 0.56 -> 0.63 on synthetic scenes and 0.43 -> 0.46 on the Hubble tiles.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,6 +68,7 @@ class BoxFit:
     n_boxes: int = 0
     gain: float = 0.0  # held-out mean IoU gained, for the record
     alpha: float = 0.0  # the ridge strength chosen, for the record
+    second: BoxFit | None = None  # the later steps' regressor (None: this one again)
 
     @classmethod
     def fit(
@@ -117,6 +123,12 @@ class BoxFit:
         x = (np.asarray(features, np.float64).reshape(-1, ROW_COUNT) - self.mean) / self.scale
         return np.clip(x @ self.coef.T + self.intercept, -MAX_STEP, MAX_STEP)
 
+    def then(self, second: BoxFit | None) -> BoxFit:
+        """This regressor for the first step and ``second`` (fitted on boxes nearer their
+        truth, :func:`labeler.matching.profiles.jittered` with a smaller ``spread``) for
+        the later ones; ``None`` keeps this one for every step."""
+        return dataclasses.replace(self, second=None if second is None else second.then(None))
+
     def tighten_rows(self, features: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """One step from precomputed ``features`` (the held-out check)."""
         return apply_deltas(boxes, self.step(features))
@@ -124,10 +136,11 @@ class BoxFit:
     def tighten(self, planes: Planes, boxes: np.ndarray, *, steps: int = STEPS) -> np.ndarray:
         """``boxes`` ``(N, 4)`` on the image of ``planes`` after ``steps`` regression steps."""
         out = np.asarray(boxes, np.float64).reshape(-1, 4)
-        for _ in range(steps):
+        for k in range(steps):
             if not len(out):
                 break
-            out = apply_deltas(out, self.step(fit_rows(planes, out)))
+            model = self if k == 0 or self.second is None else self.second
+            out = apply_deltas(out, model.step(fit_rows(planes, out)))
         return out
 
     def to_dict(self) -> dict:
@@ -141,6 +154,7 @@ class BoxFit:
             "n_boxes": self.n_boxes,
             "gain": self.gain,
             "alpha": self.alpha,
+            "second": None if self.second is None else self.second.to_dict(),
         }
 
     @classmethod
@@ -160,4 +174,5 @@ class BoxFit:
             n_boxes=int(state.get("n_boxes", 0)),
             gain=float(state.get("gain", 0.0)),
             alpha=float(state.get("alpha", 0.0)),
+            second=cls.from_dict(state.get("second")),
         )

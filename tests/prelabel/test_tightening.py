@@ -29,10 +29,13 @@ def test_refit_stores_a_fit_that_tightens_loose_boxes_and_keeps_the_rankers(demo
         learning.upsert_state(s, dataset_id=ds, label_id=rbc, accepted={"kept": 1})
         fits = tightening.refit(demo_ws, s, dataset_id=ds)
     assert fits[rbc] is not None and fits[rbc].gain > 0
+    # the later step's own regressor, fitted on boxes jittered NEAR_SPREAD times as far
+    assert fits[rbc].second is not None and fits[rbc].second.gain > 0
     with demo_ws.sessions() as s:
         state = s.scalar(select(RankerState).where(RankerState.label_id == rbc)).state
         assert state["accepted"] == {"kept": 1} and "boxfit" in state
         fit = tightening.load(s, dataset_id=ds)[rbc]
+        assert fit.second is not None and fit.second.alpha == fits[rbc].second.alpha
         image = s.scalars(select(Image).where(Image.dataset_id == ds).order_by(Image.path)).first()
         truth = np.array([b.xywh for b in image.boxes if b.label_id == rbc])
         pixels = read_image(demo_ws.root / image.path)

@@ -97,3 +97,44 @@ def test_state_round_trips_through_json():
     assert back.alpha == fit.alpha
     assert BoxFit.from_dict({**fit.to_dict(), "boxfit_version": 0}) is None
     assert BoxFit.from_dict(None) is None
+
+
+def test_a_second_regressor_takes_the_later_steps_and_round_trips():
+    rng = np.random.default_rng(4)
+    x, b, t, g = training(rng, 4)
+    first = BoxFit.fit(features=x, boxes=b, truth=t, groups=g)
+    idle = BoxFit(first.mean, first.scale, np.zeros_like(first.coef), np.zeros(4))
+    img, boxes = scene(rng)
+    loose, _ = jittered(boxes, copies=2, rng=rng)
+    p = planes(img)
+    once = first.tighten(p, loose, steps=1)
+    # the second step is the second regressor's (here one that does not move boxes) ...
+    assert np.allclose(first.then(idle).tighten(p, loose, steps=2), once)
+    # ... and without one, the first regressor's again
+    assert not np.allclose(first.then(None).tighten(p, loose, steps=2), once)
+    chained = first.then(idle.then(first))  # a second regressor has no second of its own
+    assert chained.second is not None and chained.second.second is None
+    back = BoxFit.from_dict(json.loads(json.dumps(first.then(idle).to_dict())))
+    assert np.allclose(back.tighten(p, loose, steps=3), once)
+    assert BoxFit.from_dict(json.loads(json.dumps(first.to_dict()))).second is None
+
+
+def test_the_second_regressor_fitted_nearer_the_truth_tightens_further():
+    """The first step leaves smaller errors than the matcher's: a regressor trained on
+    boxes jittered half as far takes them the rest of the way better than the first."""
+    rng = np.random.default_rng(5)
+    x, b, t, g = training(rng, 6)
+    first = BoxFit.fit(features=x, boxes=b, truth=t, groups=g)
+    near = [], [], []
+    for _ in range(6):
+        img, boxes = scene(rng)
+        nb, nt = jittered(boxes, copies=8, rng=rng, spread=0.5)
+        for part, rows in zip(near, (fit_rows(planes(img), nb), nb, nt), strict=True):
+            part.append(rows)
+    nx, nb, nt = (np.vstack(p) for p in near)
+    second = BoxFit.fit(features=nx, boxes=nb, truth=nt, groups=np.repeat(np.arange(6), 96))
+    img, boxes = scene(rng)
+    loose, truth = jittered(boxes, copies=4, rng=rng)
+    p = planes(img)
+    again = iou_pairs(first.tighten(p, loose), truth).mean()
+    assert iou_pairs(first.then(second).tighten(p, loose), truth).mean() > again + 0.005
