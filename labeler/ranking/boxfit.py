@@ -10,8 +10,8 @@ learns loose hand-drawn boxes as well as exact ones). Applied twice
 profiles say more, so it is a regressor of its own (:meth:`BoxFit.then`, as in Cascade
 R-CNN) when one fitted on boxes jittered half as far helps on held-out images. Offline
 (``scripts/eval_boxfit.py``, first 40 images), against the first regressor applied twice,
-true boxes with a tightened candidate at IoU >= 0.85: blood cells 0.25 -> 0.35, synthetic
-scenes 0.33 -> 0.39, Hubble tiles 0.11 -> 0.12 (at IoU >= 0.5 there 0.45 -> 0.54).
+true boxes with a tightened candidate at IoU >= 0.7 / 0.85: blood cells 0.70 / 0.25 -> 0.72 /
+0.33, synthetic scenes 0.48 / 0.33 -> 0.50 / 0.39, Hubble tiles 0.30 / 0.11 -> 0.34 / 0.13.
 
 It must never make boxes worse: :meth:`BoxFit.fit` holds out the newest images' boxes and
 returns ``None`` (keep the matcher's boxes) unless the tightened boxes overlap their
