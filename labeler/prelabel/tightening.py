@@ -6,8 +6,10 @@ proposals the annotator moved (a proposal accepted as it was teaches nothing abo
 and would teach the regressor its own output). Fitting reads the images, so it runs only
 in the background (:class:`labeler.prelabel.feedback.Learner`), after the rankers' refit;
 feature rows are cached per image and label, so a refit reads only the images that changed.
-The fit is kept in the label's :class:`~labeler.store.models.RankerState` under
-``"boxfit"`` (absent: boxes stay as the matcher gives them).
+The fit (a first-step regressor and, where it helps, a second-step one fitted on boxes
+jittered :data:`NEAR_SPREAD` times as far) is kept in the label's
+:class:`~labeler.store.models.RankerState` under ``"boxfit"`` (absent: boxes stay as the
+matcher gives them).
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ from labeler.workspace import Workspace
 
 MAX_BOXES = 300  # newest human-placed boxes per label a fit uses
 COPIES = 8  # jittered copies per box
-# The second step's regressor trains on boxes jittered this much as far as the first's:
-# what is left after one step (offline, 0.5 beat 0.35 and a true cascade, rows read at the
-# first step's output, which would need every training image again at each refit).
+# The second step's regressor trains on boxes jittered this many times as far as the first's
+# (what is left after one step). Offline, 0.5 beat 0.35 and a true cascade (rows read at the
+# first step's output boxes, which would need every training image again at each refit).
 NEAR_SPREAD = 0.5
 TOP = 100  # candidates tightened per (image, label), best first: what can be shown and more
 KEEP_IOU = 0.5  # a tightened box must overlap the matcher's this much
