@@ -31,14 +31,8 @@ from eval_candidates import load  # noqa: E402
 
 from labeler.matching import Exemplar, Matcher, iou_matrix  # noqa: E402
 from labeler.matching.geometry import iou_pairs  # noqa: E402
-from labeler.matching.profiles import jittered, planes  # noqa: E402
-from labeler.prelabel.tightening import COPIES, KEEP_IOU, NEAR_SPREAD  # noqa: E402
-from labeler.ranking.boxfit import BoxFit, fit_rows  # noqa: E402
-
-
-def _fit(rows: list[tuple]) -> BoxFit | None:
-    x, b, t, g = (np.concatenate([r[i] for r in rows]) for i in range(4))
-    return BoxFit.fit(features=x, boxes=b, truth=t, groups=g)
+from labeler.matching.profiles import planes  # noqa: E402
+from labeler.prelabel.tightening import KEEP_IOU, fit_stages, stage_rows  # noqa: E402
 
 
 def main() -> None:
@@ -49,8 +43,7 @@ def main() -> None:
     args = ap.parse_args()
     cv2.setNumThreads(1)
     data = load(Path(args.dataset), args.limit)
-    seen: dict[str, list] = {}
-    near: dict[str, list] = {}
+    seen: dict[str, list] = {}  # label -> [(image number, stage rows)], as the server's refit
     before, after, fitted = [], [], 0
     for n, (img, labs) in enumerate(data.values()):
         p = planes(img)
@@ -61,9 +54,7 @@ def main() -> None:
             c = Matcher([Exemplar(img, ex, label)]).candidates(img, exclude=[ex], min_score=0.2)
             fit = None
             if label in seen:
-                fit = _fit(seen[label])
-                if fit is not None and not args.one_regressor:
-                    fit = fit.then(_fit(near[label]))
+                fit = fit_stages(seen[label], second=not args.one_regressor)
             if len(gt) and len(c):
                 before += list(iou_matrix(gt, c.boxes).max(1))
                 tight = c.boxes if fit is None else fit.tighten(p, c.boxes)
@@ -71,10 +62,8 @@ def main() -> None:
                 tight = np.where(kept[:, None], tight, c.boxes)
                 after += list(iou_matrix(gt, tight).max(1))
                 fitted += fit is not None
-            rng = np.random.default_rng(n)
-            for rows, spread in ((seen, 1.0), (near, NEAR_SPREAD)):
-                jb, jt = jittered(boxes, copies=COPIES, rng=rng, spread=spread)
-                rows.setdefault(label, []).append((fit_rows(p, jb), jb, jt, np.full(len(jb), n)))
+            rows = stage_rows(p, boxes, rng=np.random.default_rng(n))
+            seen.setdefault(label, []).append((n, rows))
     print(f"{args.dataset}: {len(before)} true boxes, {fitted} (image, label) pairs with a fit")
     print("| | coverage at IoU 0.5 / 0.7 / 0.85 | mean IoU of those >= 0.7 |\n|---|---|---|")
     for name, v in (("before", np.array(before)), ("after", np.array(after))):

@@ -98,30 +98,43 @@ def image_planes(ws: Workspace, image: Image, pixels: np.ndarray | None = None) 
 
 
 def _rows(ws: Workspace, image: Image, label_id: int, boxes: list[tuple]) -> tuple:
-    """((features, jittered boxes, truth) for the first step, the same for the second,
-    :data:`NEAR_SPREAD` times as far) of one image's boxes of one label, cached."""
+    """:func:`stage_rows` of one image's boxes of one label, cached."""
     key, want = (image.id, label_id), tuple(sorted(boxes))
     hit = _rows_cache.get(key)
     if hit is not None and hit[0] == want:
         return hit[1]
-    rng = np.random.default_rng([image.id, label_id])
-    p, stages = image_planes(ws, image), []
+    stages = stage_rows(
+        image_planes(ws, image), np.array(want), rng=np.random.default_rng([image.id, label_id])
+    )
+    _rows_cache.put(key, (want, stages))
+    return stages
+
+
+def stage_rows(p: Planes, boxes: np.ndarray, *, rng: np.random.Generator) -> tuple:
+    """((features, jittered boxes, truth) for the first step, the same for the second,
+    :data:`NEAR_SPREAD` times as far) of true ``boxes`` ``(N, 4)`` on the image of ``p``."""
+    stages = []
     for spread in (1.0, NEAR_SPREAD):
-        b, t = jittered(np.array(want, np.float64), copies=COPIES, rng=rng, spread=spread)
+        b, t = jittered(np.asarray(boxes, np.float64), copies=COPIES, rng=rng, spread=spread)
         stages.append((fit_rows(p, b), b, t))
-    _rows_cache.put(key, (want, tuple(stages)))
     return tuple(stages)
 
 
-def _fit(parts: list[tuple], stage: int) -> BoxFit | None:
-    """:meth:`BoxFit.fit` on the rows of one step of ``parts``: (image id, stages)."""
-    rows = [(image_id, *stages[stage]) for image_id, stages in parts]
-    return BoxFit.fit(
-        features=np.vstack([r[1] for r in rows]),
-        boxes=np.vstack([r[2] for r in rows]),
-        truth=np.vstack([r[3] for r in rows]),
-        groups=np.concatenate([np.full(len(r[1]), r[0]) for r in rows]),
-    )
+def fit_stages(parts: list[tuple], *, second: bool = True) -> BoxFit | None:
+    """A label's regressor from ``parts``, ``(image id, stages)`` as :func:`_rows` gives
+    them: the first step's, then (``second``, and where it helps) the second step's own."""
+
+    def fit(stage: int) -> BoxFit | None:
+        rows = [(image_id, *stages[stage]) for image_id, stages in parts]
+        return BoxFit.fit(
+            features=np.vstack([r[1] for r in rows]),
+            boxes=np.vstack([r[2] for r in rows]),
+            truth=np.vstack([r[3] for r in rows]),
+            groups=np.concatenate([np.full(len(r[1]), r[0]) for r in rows]),
+        )
+
+    first = fit(0) if parts else None
+    return first.then(fit(1)) if first is not None and second else first
 
 
 def refit(ws: Workspace, session: Session, *, dataset_id: int) -> dict[int, BoxFit | None]:
@@ -139,9 +152,7 @@ def refit(ws: Workspace, session: Session, *, dataset_id: int) -> dict[int, BoxF
                 parts.append((image_id, _rows(ws, image, label_id, by_image[image_id])))
             except (OSError, ValueError):  # a missing or unreadable file teaches nothing
                 continue
-        fit = _fit(parts, 0) if parts else None
-        if fit is not None:  # the second step's own regressor, where it helps
-            fit = fit.then(_fit(parts, 1))
+        fit = fit_stages(parts)
         _store(session, dataset_id, label_id, fit)
         out[label_id] = fit
     return out
