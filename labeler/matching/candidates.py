@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from labeler.matching.geometry import iou_matrix
+from labeler.matching.geometry import crowding
 
 FEATURE_NAMES = (
     "score",
@@ -114,10 +114,7 @@ def assemble(
         rel[sel] = s / max(float(s.max()), 1e-6)
         # Rank within the label: scores are sorted best first overall already.
         rank[sel] = np.log1p(np.argsort(np.argsort(-s, kind="stable"), kind="stable"))
-        if len(sel) > 1:
-            m = iou_matrix(boxes[sel], boxes[sel])
-            np.fill_diagonal(m, 0.0)
-            crowd[sel] = m.max(axis=1)
+        crowd[sel] = crowding(boxes[sel])
     log_size = np.log(np.maximum(rel_size, 1e-6))
     cols = [
         scores,

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labeler.matching import iou, iou_matrix, nms
-from labeler.matching.geometry import as_boxes, box_inside, overlaps_any
+from labeler.matching import _overlaps, iou, iou_matrix, nms
+from labeler.matching.geometry import as_boxes, box_inside, crowding, overlaps_any
 
 coord = st.floats(min_value=-1000, max_value=1000, allow_nan=False, width=32)
 side = st.floats(min_value=0.5, max_value=500, allow_nan=False, width=32)
@@ -103,6 +103,53 @@ def test_nms_band_equals_comparing_every_pair(bs, thr, seed):
     b = np.array(bs, dtype=float).reshape(-1, 4)
     scores = np.random.default_rng(seed).random(len(bs)) if seed else np.ones(len(bs))
     assert nms(b, scores, thr).tolist() == _greedy_nms(b, scores, thr)
+
+
+def _crowd(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A crowded scene: peaks clustered on objects of mixed sizes (some tall boxes cross
+    many strips, some empty), with plateaus of equal scores."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(-50, 700, (n // 8 + 1, 2))
+    at = centres[rng.integers(0, len(centres), n)] + rng.normal(0, 6, (n, 2))
+    size = rng.choice([4.0, 12.0, 30.0, 90.0], n)[:, None] * rng.uniform(0.7, 1.4, (n, 2))
+    size[rng.random(n) < 0.03] = 0.0
+    scores = np.round(rng.random(n), 2)  # ties keep input order
+    return np.column_stack([at - size / 2, size]), scores
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("thr", [0.0, 0.3, 0.5, 0.9])
+@pytest.mark.parametrize("per_pass", [7, 1 << 20])
+def test_nms_of_a_crowd_equals_comparing_every_pair(monkeypatch, seed, thr, per_pass):
+    # Several strips, boxes replicated into each strip they reach, pairs compared in
+    # passes of per_pass: still exactly the plain greedy result, and its head for a limit.
+    monkeypatch.setattr(_overlaps, "PAIRS_PER_PASS", per_pass)
+    b, scores = _crowd(seed, 400)
+    want = _greedy_nms(b, scores, thr)
+    assert len(want) > (1 if thr else 0)  # at 0 the first box suppresses every other
+    assert nms(b, scores, thr).tolist() == want
+    assert nms(b, scores, thr, limit=5).tolist() == want[:5]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("per_pass", [7, 1 << 20])
+def test_crowding_is_the_matrix_row_maximum_off_the_diagonal(monkeypatch, seed, per_pass):
+    monkeypatch.setattr(_overlaps, "PAIRS_PER_PASS", per_pass)
+    b, _ = _crowd(seed, 300)
+    m = iou_matrix(b, b)
+    np.fill_diagonal(m, 0.0)
+    assert (m.max(axis=1) > 0).mean() > 0.5
+    assert crowding(b).tolist() == m.max(axis=1).tolist()  # exactly: the same divisions
+
+
+@given(boxes)
+@settings(max_examples=60)
+def test_crowding_of_few_boxes(bs):
+    b = np.array(bs, dtype=float).reshape(-1, 4)
+    m = iou_matrix(b, b)
+    np.fill_diagonal(m, 0.0)
+    want = m.max(axis=1).tolist() if len(b) else []
+    assert crowding(b).tolist() == want
 
 
 @given(boxes, boxes, st.floats(min_value=0.05, max_value=1.0))
