@@ -41,7 +41,7 @@ def pyramid(
         colour = to_float(img, color=color, value_range=rng)
         out[factor] = (
             Level(features(colour, axis), factor, pads[factor]),
-            ColourLevel(colour),
+            ColourLevel(colour, pads[factor]),
         )
     return out
 

@@ -78,6 +78,31 @@ def test_windows_hanging_off_the_level_count_in_image_pixels_only():
     assert hanging[0] < 1e-6  # the same pixels, the rest off the image
 
 
+def _in_image_part(planes, tpl, size, row, col):
+    """One window's distances by the definition: a level of its in-image pixels alone."""
+    h, w = size
+    part = planes[max(row, 0) : row + h, max(col, 0) : col + w]
+    return ColourLevel(part).distances(tpl, part.shape[:2], np.array([0]), np.array([0]))
+
+
+@pytest.mark.parametrize("pad", [(0, 0), (3, 5), (6, 6)])
+def test_window_distances_do_not_depend_on_the_padding(pad):
+    # Levels are padded for the bank's overhang; a window hanging further grows the padding.
+    rng = np.random.default_rng(4)
+    planes = rng.uniform(0, 255, (20, 30, 3)).astype(np.float32)
+    tpl = colour_template([planes[2:10, 3:11]])
+    rows, cols = np.array([-6, 0, 5, 14, 16]), np.array([-6, 25, 3, -2, 27])
+    want = ColourLevel(planes).distances(tpl, (8, 8), rows, cols)
+    for k, (r, c) in enumerate(zip(rows, cols, strict=True)):
+        one = _in_image_part(planes, tpl, (8, 8), int(r), int(c))
+        assert [float(d[0]) for d in one] == pytest.approx([float(d[k]) for d in want], abs=1e-5)
+    level = ColourLevel(planes, pad)
+    for _ in range(2):  # again, once grown
+        got = level.distances(tpl, (8, 8), rows, cols)
+        assert [g.tolist() for g in got] == [w.tolist() for w in want]
+    assert level.distances(tpl, (8, 8), rows[:0], cols[:0])[0].shape == (0,)
+
+
 def _demo(demo_dir):
     from labeler.imageio import read_image
 
