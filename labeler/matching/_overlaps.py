@@ -27,7 +27,18 @@ def box_pairs(boxes: np.ndarray, *, every: bool = False) -> Iterator[Pairs]:
     once, in passes of at most :data:`PAIRS_PER_PASS`; ``every`` gives every pair.
 
     Areas are of the parts of ``w``, ``h`` above 0, intersections of the overlap's
-    positive part: the values :func:`labeler.matching.geometry.iou_matrix` divides."""
+    positive part: the values :func:`labeler.matching.geometry.iou_matrix` divides. A box
+    with a coordinate not finite pairs with none (its IoU is 0 or undefined)."""
+    finite = np.isfinite(boxes).all(axis=1)
+    if finite.all():
+        yield from _finite_pairs(boxes, every)
+        return
+    at = np.flatnonzero(finite)
+    for i, j, inter, union in _finite_pairs(boxes[at], every):
+        yield at[i], at[j], inter, union
+
+
+def _finite_pairs(boxes: np.ndarray, every: bool) -> Iterator[Pairs]:
     x0, y0 = boxes[:, 0], boxes[:, 1]
     x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
     area = np.maximum(boxes[:, 2], 0) * np.maximum(boxes[:, 3], 0)

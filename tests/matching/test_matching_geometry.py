@@ -131,6 +131,17 @@ def test_nms_of_a_crowd_equals_comparing_every_pair(monkeypatch, seed, thr, per_
     assert nms(b, scores, thr, limit=5).tolist() == want[:5]
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_boxes_not_finite_neither_suppress_nor_are_suppressed(bad):
+    b, scores = _crowd(5, 60)
+    b[[3, 10, 40], [0, 3, 1]] = bad
+    with np.errstate(invalid="ignore"):  # the reference's matrix meets inf - inf
+        want = _greedy_nms(b, scores, 0.4)
+    assert {3, 10, 40} <= set(want)  # kept, as comparisons with them are never true
+    assert nms(b, scores, 0.4).tolist() == want
+    assert np.isfinite(crowding(b)).all()
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("per_pass", [7, 1 << 20])
 def test_crowding_is_the_matrix_row_maximum_off_the_diagonal(monkeypatch, seed, per_pass):
