@@ -128,22 +128,23 @@ class Level:
         floor = np.float32(VAR_FLOOR * h * w * self.channels)
         flat = energy <= floor
         energy[flat] = 1.0
-        out = acc / np.sqrt(energy)
+        # In place: on a large level each temporary map costs as much as the arithmetic.
+        out = np.divide(acc, np.sqrt(energy, out=energy), out=acc)
         out[flat] = 0.0
         if oy or ox:
             # Windows hanging off an edge (a band oy rows / ox columns wide):
             # divide by the norm of the template's visible part too.
             t_sq = integrals if integrals is not None else template_integrals(template)
-            inner = np.arange(oy, ny - oy)
-            for rows, cols in (
-                (np.arange(0, min(oy, ny)), np.arange(nx)),
-                (np.arange(max(ny - oy, oy), ny), np.arange(nx)),
-                (inner, np.arange(0, min(ox, nx))),
-                (inner, np.arange(max(nx - ox, ox), nx)),
+            inner = (oy, max(ny - oy, oy))
+            for (r0, r1), (c0, c1) in (
+                ((0, min(oy, ny)), (0, nx)),
+                ((max(ny - oy, oy), ny), (0, nx)),
+                (inner, (0, min(ox, nx))),
+                (inner, (max(nx - ox, ox), nx)),
             ):
-                if rows.size and cols.size:
-                    block = np.ix_(rows, cols)
-                    out[block] /= _visible_norm(t_sq, rows - oy, cols - ox, self.size)
+                if r1 > r0 and c1 > c0:
+                    rows, cols = np.arange(r0, r1), np.arange(c0, c1)
+                    out[r0:r1, c0:c1] /= _visible_norm(t_sq, rows - oy, cols - ox, self.size)
         return np.clip(out, -1.0, 1.0, out=out)
 
 
