@@ -78,12 +78,12 @@ def _strips(x0, x1, y0, y1, *, sweep: bool) -> tuple:
         return box, strip, np.zeros(0, np.int64), high
     left = float(min(x0.min(), x1.min()))
     x_span = 2.0 * (float(max(x0.max(), x1.max())) - left) + 2.0  # one strip's key range
-    key = (strip - strip.min()) * x_span + (x0[box] - left)
-    order = np.argsort(key, kind="stable")
-    box, strip, key = box[order], strip[order], key[order]
+    offset = (strip - strip.min()) * x_span  # sort key: strip first, then left edge
+    order = np.argsort(offset + (x0[box] - left), kind="stable")
+    box, strip, offset = box[order], strip[order], offset[order]
     if sweep:  # the entries of this strip that start left of this box's right edge (+ slack)
-        reach_key = (strip - strip.min()) * x_span + (x1[box] - left) + 1e-6
-        ends = np.searchsorted(key, reach_key, side="left")
+        key = offset + (x0[box] - left)
+        ends = np.searchsorted(key, offset + (x1[box] - left) + 1e-6, side="left")
     else:
         ends = np.full(len(box), len(box))
     return box, strip, np.maximum(ends, np.arange(len(box)) + 1), high

@@ -141,6 +141,9 @@ def overlaps_any(boxes: np.ndarray, others: np.ndarray, min_iou: float) -> np.nd
     return out
 
 
+HEAD_PER_KEPT = 4
+
+
 def nms(
     boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, *, limit: int | None = None
 ) -> np.ndarray:
@@ -169,7 +172,9 @@ def nms(
     if len(s) != len(b):
         raise ValueError(f"nms: {len(b)} boxes but {len(s)} scores")
     order = np.argsort(-s, kind="stable")
-    head = len(b) if limit is None else min(len(b), max(4 * limit, 256))
+    # With a limit, the greedy pass runs over the best HEAD_PER_KEPT x limit boxes first,
+    # doubled until it keeps ``limit`` or has seen them all.
+    head = len(b) if limit is None else min(len(b), max(HEAD_PER_KEPT * limit, 256))
     while True:
         keep = _greedy(b[order[:head]], iou_threshold, limit)
         if head == len(b) or len(keep) == limit:
