@@ -12,6 +12,10 @@ Sets (written under OUT, default /tmp/devsets; not committed):
   16 tiles of 250x218 (read in order they behave like one large image
   labelled piece by piece); truth = connected components of a threshold on
   the top-hat filtered grey image, area >= 40 px, one label ``source``.
+* ``page``: scikit-image's bundled scanned page (384x191) scaled 3x into one
+  1152x573 image; truth = connected components (area >= 8 px at 1x) of an adaptive
+  threshold, one label ``char`` over 201 glyphs of many shapes: a label whose
+  members do not all look alike (one exemplar matches only its own letter).
 
 Usage: python scripts/make_devsets.py [--out /tmp/devsets] [--seed 0]
 """
@@ -116,6 +120,24 @@ def hubble_tiles(grid: int = 4):
             yield f"tile_{r}{c}.png", bgr[y0 : y0 + th, x0 : x0 + tw].copy(), rows
 
 
+def page_chars(zoom: int = 3):
+    """The scanned page, enlarged, and a box per connected glyph."""
+    from skimage import data
+
+    grey = data.page()
+    ink = cv2.adaptiveThreshold(
+        grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 25, 12
+    )
+    n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    rows = [
+        ("char", zoom * x, zoom * y, zoom * (x + w), zoom * (y + h))
+        for x, y, w, h, area in stats[1:].tolist()
+        if area >= 8
+    ]
+    big = cv2.resize(grey, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC)
+    yield "page.png", cv2.cvtColor(big, cv2.COLOR_GRAY2BGR), rows
+
+
 def tiled(scenes, grid: int = 4):
     """The first ``grid**2`` scenes tiled into one image (a large image with hundreds of
     objects; objects cut by a scene's border meet at the seams, as on a real stitched slide)."""
@@ -155,6 +177,7 @@ def main() -> None:
     write(out / "synth", scenes)
     write(out / "synth-large", tiled(scenes))
     write(out / "hubble", hubble_tiles())
+    write(out / "page", page_chars())
 
 
 if __name__ == "__main__":
