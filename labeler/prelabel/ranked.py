@@ -19,6 +19,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from labeler.matching import XYWH, Candidates, Matcher, Proposal, iou_matrix, profiles
+from labeler.matching.levels import TargetLevels
 from labeler.matching.profiles import Planes
 from labeler.prelabel import appearances, learning, tightening
 from labeler.ranking import Ranker
@@ -177,10 +178,13 @@ def image_proposals(
     at :data:`labeler.prelabel.learning.MIN_SCORE` off the boxes ``staying(label)``, ranked
     and chosen by :func:`rank_label` with ``models(label)``; scores are probabilities."""
     planes = lazy_planes(image)
+    shared = TargetLevels(image)  # the labels' matchers share the image's pyramid
     found: list[Proposal] = []
     for label in labels:
         exclude = staying(label)
-        cands = matcher(label).candidates(image, exclude=exclude, min_score=MATCHER_MIN_SCORE)
+        cands = matcher(label).candidates(
+            image, exclude=exclude, min_score=MATCHER_MIN_SCORE, shared=shared
+        )
         r = rank_label(
             cands.of_label(label), models(label), blocked=blocked_by(exclude), planes=planes,
             min_score=min_score, batch=True,
