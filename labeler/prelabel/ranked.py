@@ -96,9 +96,11 @@ def with_rank_features(
     extra = np.tile([0.0, 0.5, unmeasured], (n, 1))
     top = np.argsort(-cands.scores, kind="stable")[:EDGE_TOP]
     if len(top):
-        rows, looks = profiles.box_looks(planes(), cands.boxes[top])
-        extra[top, :2] = profiles.edge_fit(rows)
-        if appearance is not None:
+        if appearance is None:  # no model reads the HOG rows: the profiles alone
+            extra[top, :2] = profiles.edge_fit(profiles.box_profiles(planes(), cands.boxes[top]))
+        else:
+            rows, looks = profiles.box_looks(planes(), cands.boxes[top])
+            extra[top, :2] = profiles.edge_fit(rows)
             extra[top, 2] = appearance.log_odds(looks)
     features = np.column_stack([cands.features.reshape(n, -1), extra])
     return Candidates(cands.boxes, cands.scores, cands.labels, features)
