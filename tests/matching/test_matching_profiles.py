@@ -154,3 +154,17 @@ def test_edge_fit_of_profiles_equals_that_of_looks():
     rows = box_looks(p, boxes)[0]
     assert np.array_equal(box_profiles(p, boxes), rows)
     assert profiles.edge_fit(rows).shape == (2, 2)
+
+
+def test_windows_of_all_levels_at_once_equal_those_of_hand_made_planes():
+    # planes() lays the levels end to end; a Planes made from the level arrays alone
+    # samples the same numbers (boxes of every level, some past the image edge).
+    rng = np.random.default_rng(8)
+    p = planes(rng.integers(0, 256, (200, 300, 3), dtype=np.uint8))
+    assert all(np.shares_memory(a, p.flat) for level in p.levels for a in level)
+    hand = profiles.Planes(tuple(tuple(a.copy() for a in level) for level in p.levels))
+    boxes = np.column_stack(
+        [rng.uniform(-40, 300, 50), rng.uniform(-40, 200, 50), rng.uniform(1, 250, (50, 2))]
+    )
+    for got, want in zip(profiles._windows(p, boxes), profiles._windows(hand, boxes), strict=True):
+        assert got.tobytes() == want.tobytes()
