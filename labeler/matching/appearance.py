@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -94,11 +95,14 @@ class ColourLevel:
         hangs further off than the level was made for)."""
         if need[0] > self._pad[0] or need[1] > self._pad[1]:
             py, px = max(need[0], self._pad[0], 0), max(need[1], self._pad[1], 0)
-            stack = np.pad(self._core, ((0, 0), (py, py), (px, px)), mode="edge")
-            # Off-image pixels are +inf grey: they sort last and are never among the darkest.
-            (h, w), grey = self.shape, stack[-1]
-            for band in (grey[:py], grey[py + h :], grey[:, :px], grey[:, px + w :]):
-                band[...] = np.inf
+            (h, w), core = self.shape, self._core
+            stack = np.empty((len(core), h + 2 * py, w + 2 * px), core.dtype)
+            for i, plane in enumerate(core):
+                # Off-image pixels are +inf grey: they sort last and are never among the
+                # darkest; the channels repeat the edge (np.pad's "edge", ten times slower).
+                last = i == len(core) - 1
+                border, value = (cv2.BORDER_CONSTANT, np.inf) if last else (cv2.BORDER_REPLICATE, 0)
+                cv2.copyMakeBorder(plane, py, py, px, px, border, dst=stack[i], value=value)
             self._stack, self._pad = stack, (py, px)
         return self._stack
 
