@@ -130,14 +130,21 @@ class ColourLevel:
         view = sliding_window_view(stack, (h, w), axis=(1, 2)).transpose(1, 2, 0, 3, 4)
         gathered = view[r + py, c + px]
         windows = [gathered[:, i].reshape(n, h * w) for i in range(len(stack))]
-        dark, light = _parts(windows[:-1], windows[-1], off_image=need != (0, 0))
-        sat = np.sqrt((dark * dark).sum(axis=1, keepdims=True))
-        cap = float(np.sqrt(tpl.dark @ tpl.dark))
-        dark = dark * np.minimum(1.0, cap / np.maximum(sat, 1e-9))
-        return (
-            np.sqrt(((dark - tpl.dark) ** 2).sum(axis=1)) / tpl.spread,
-            np.sqrt(((light - tpl.light) ** 2).sum(axis=1)) / tpl.spread,
-        )
+        return _chroma_distances(tpl, *_parts(windows[:-1], windows[-1], off_image=need != (0, 0)))
+
+
+def _chroma_distances(
+    tpl: ColourTemplate, dark: np.ndarray, light: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distances ``(N,)`` of the dark and light part chroma ``(N, C)`` from ``tpl``'s, in
+    its spread; a dark part more saturated than the template's is capped to it first."""
+    sat = np.sqrt((dark * dark).sum(axis=1, keepdims=True))
+    cap = float(np.sqrt(tpl.dark @ tpl.dark))
+    dark = dark * np.minimum(1.0, cap / np.maximum(sat, 1e-9))
+    return (
+        np.sqrt(((dark - tpl.dark) ** 2).sum(axis=1)) / tpl.spread,
+        np.sqrt(((light - tpl.light) ** 2).sum(axis=1)) / tpl.spread,
+    )
 
 
 def _grey(channels: list[np.ndarray]) -> np.ndarray:

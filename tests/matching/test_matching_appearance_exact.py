@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from labeler.matching.appearance import PART, ColourLevel, colour_template
+from labeler.matching.appearance import PART, ColourLevel, _chroma_distances, colour_template
 
 
 def _reference(planes, tpl, size, rows, cols):
@@ -42,14 +42,7 @@ def _reference(planes, tpl, size, rows, cols):
         total = np.column_stack([(weights @ ch[:, :, None])[:, 0, 0] for ch in wins[:-1]])
         colour = total.astype(np.float64) / np.maximum(weights.sum(axis=2), 1.0)
         parts.append(colour - colour.mean(axis=1, keepdims=True))
-    dark, light = parts
-    sat = np.sqrt((dark * dark).sum(axis=1, keepdims=True))
-    cap = float(np.sqrt(tpl.dark @ tpl.dark))
-    dark = dark * np.minimum(1.0, cap / np.maximum(sat, 1e-9))
-    return (
-        np.sqrt(((dark - tpl.dark) ** 2).sum(axis=1)) / tpl.spread,
-        np.sqrt(((light - tpl.light) ** 2).sum(axis=1)) / tpl.spread,
-    )
+    return _chroma_distances(tpl, *parts)  # the unchanged tail: parts to distances
 
 
 @pytest.mark.parametrize("size", [(8, 8), (11, 14), (24, 30)])
