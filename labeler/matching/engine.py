@@ -47,7 +47,6 @@ MATCHER_VERSION = "labeler-tm-2"  # match() output unchanged: refinement is opt-
 # 0.8-1.25x. Five scales found no more objects on the benchmark but more
 # false matches (a big template over two touching objects).
 DEFAULT_SCALES = (0.87, 1.0, 1.15)
-MAX_CACHED_SIZES = 32  # level sizes whose overhang norms a template keeps
 
 
 @dataclass(frozen=True)
@@ -261,8 +260,6 @@ class Matcher:
                 continue  # this scale is bigger than the target
             oy, ox = overhang(t)
             norms = self._band_norms.setdefault((color, ti), {})
-            if len(norms) > MAX_CACHED_SIZES:  # a dataset of many image sizes: start afresh
-                norms.clear()
             score = lvl.ncc(t.planes, (oy, ox), t.integrals, band_norms=norms)
             # A peak within a fifth of the template of a better one of the same
             # template overlaps it at IoU > 0.45 and would lose the NMS anyway.

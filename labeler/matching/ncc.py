@@ -27,6 +27,8 @@ import numpy as np
 
 from labeler.matching.preprocess import VAR_FLOOR
 
+MAX_CACHED_SIZES = 32  # level sizes whose overhang norms a ``band_norms`` cache keeps
+
 
 def unit_template(planes: np.ndarray) -> np.ndarray:
     """Zero-mean (per plane), unit-norm (over all planes) copy of a template.
@@ -146,6 +148,8 @@ class Level:
                 t_sq = integrals if integrals is not None else template_integrals(template)
                 bands = _band_norms(t_sq, (oy, ox), (ny, nx), self.size)
                 if band_norms is not None:
+                    if len(band_norms) >= MAX_CACHED_SIZES:  # many image sizes: start afresh
+                        band_norms.clear()
                     band_norms[key] = bands
             for (rs, cs), norm in bands:
                 out[rs, cs] /= norm

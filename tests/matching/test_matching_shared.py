@@ -12,7 +12,7 @@ from helpers import DEMO
 from labeler.imageio import read_image
 from labeler.matching import Candidates, Exemplar, Matcher
 from labeler.matching.levels import TargetLevels
-from labeler.matching.ncc import Level, template_integrals, unit_template
+from labeler.matching.ncc import MAX_CACHED_SIZES, Level, template_integrals, unit_template
 
 
 def _demo_matchers() -> list[Matcher]:
@@ -86,3 +86,12 @@ def test_cached_band_norms_give_the_same_map():
     again = level.ncc(tpl, (4, 5), template_integrals(tpl), band_norms=cache)
     assert len(cache) == 1
     assert want.tobytes() == first.tobytes() == again.tobytes()
+
+
+def test_band_norm_cache_is_bounded():
+    rng = np.random.default_rng(6)
+    tpl = unit_template(rng.normal(0, 1, (9, 11, 2)).astype(np.float32))
+    level = Level(rng.normal(0, 20, (40, 52, 2)).astype(np.float32), 2, (4, 5))
+    cache: dict = {("another size", i): [] for i in range(MAX_CACHED_SIZES)}
+    level.ncc(tpl, (4, 5), template_integrals(tpl), band_norms=cache)
+    assert len(cache) == 1  # full: emptied, then this size's norms kept
