@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -54,7 +55,7 @@ def colour_template(crops: list[np.ndarray]) -> ColourTemplate:
     spread = float(np.sqrt(((stack - stack.mean(axis=(0, 1, 2))) ** 2).sum(axis=3).mean()))
     raw = stack.mean(axis=0).reshape(1, -1, stack.shape[3]).astype(np.float32)
     channels = [np.ascontiguousarray(raw[:, :, i]) for i in range(raw.shape[2])]
-    dark, light = _parts(channels, _grey(channels), np.ones(raw.shape[:2], bool))
+    dark, light = _parts(channels, _grey(channels))
     return ColourTemplate(dark[0], light[0], max(spread, 1.0))
 
 
@@ -78,30 +79,32 @@ class ColourLevel:
 
     def __init__(self, planes: np.ndarray, pad: tuple[int, int] = (0, 0)) -> None:
         self.shape = planes.shape[:2]
-        # One plane per channel, and their grey sum, each 2-D with ``pad`` (rows, columns) of
-        # edge pixels repeated on each side (how far windows hang off): a window is a
-        # strided view, copied at once for all windows (gathering by flat pixel indices
-        # spent most of its time building the index arrays: 40 ms for 2,000 30 x 30 windows).
-        py, px = (int(v) for v in pad)
-        channels = [
-            np.pad(planes[:, :, i], ((py, py), (px, px)), mode="edge")
-            for i in range(planes.shape[2])
-        ]
-        self._planes = [*channels, _grey(channels)]
-        self._pad = (py, px)
+        # The channels and their grey sum stacked, ``(C + 1, H + 2 py, W + 2 px)``, with
+        # ``pad`` (rows, columns) of edge pixels repeated on each side (how far windows hang
+        # off): the windows of every plane are one strided view, copied at once for all
+        # windows and planes (gathering by flat pixel indices spent most of its time building
+        # the index arrays: 40 ms for 2,000 30 x 30 windows; one gather per plane, a quarter
+        # more than this).
+        channels = [planes[:, :, i] for i in range(planes.shape[2])]
+        self._core = np.stack([*channels, _grey(channels)])
+        self._pad = (-1, -1)
+        self._padded(tuple(int(v) for v in pad))
 
-    def _padded(self, need: tuple[int, int]) -> list[np.ndarray]:
+    def _padded(self, need: tuple[int, int]) -> np.ndarray:
         """The planes with at least ``need`` (rows, columns) of padding (grown if a window
         hangs further off than the level was made for)."""
         if need[0] > self._pad[0] or need[1] > self._pad[1]:
-            (oy, ox), (h, w) = self._pad, self.shape
-            py, px = max(need[0], oy), max(need[1], ox)
-            self._planes = [
-                np.pad(p[oy : oy + h, ox : ox + w], ((py, py), (px, px)), mode="edge")
-                for p in self._planes
-            ]
-            self._pad = (py, px)
-        return self._planes
+            py, px = max(need[0], self._pad[0], 0), max(need[1], self._pad[1], 0)
+            (h, w), core = self.shape, self._core
+            stack = np.empty((len(core), h + 2 * py, w + 2 * px), core.dtype)
+            for i, plane in enumerate(core):
+                # Off-image pixels are +inf grey: they sort last and are never among the
+                # darkest; the channels repeat the edge (np.pad's "edge", ten times slower).
+                last = i == len(core) - 1
+                border, value = (cv2.BORDER_CONSTANT, np.inf) if last else (cv2.BORDER_REPLICATE, 0)
+                cv2.copyMakeBorder(plane, py, py, px, px, border, dst=stack[i], value=value)
+            self._stack, self._pad = stack, (py, px)
+        return self._stack
 
     def distances(
         self, tpl: ColourTemplate, size: tuple[int, int], rows: np.ndarray, cols: np.ndarray
@@ -115,24 +118,33 @@ class ColourLevel:
         if not n:
             return np.zeros(0), np.zeros(0)
         r, c = rows.astype(np.int64), cols.astype(np.int64)
-        ri, ci = r[:, None] + np.arange(h), c[:, None] + np.arange(w)
-        valid = ((ri >= 0) & (ri < height))[:, :, None] & ((ci >= 0) & (ci < width))[:, None, :]
         need = (
             max(0, -int(r.min()), int(r.max()) + h - height),
             max(0, -int(c.min()), int(c.max()) + w - width),
         )
-        # Off-image pixels read the nearest edge pixel (the padding); ``valid`` leaves them out.
-        planes = self._padded(need)
+        # Off-image pixels read the nearest edge pixel (the padding), with grey +inf.
+        stack = self._padded(need)
         py, px = self._pad
-        windows = [sliding_window_view(p, (h, w))[r + py, c + px].reshape(n, h * w) for p in planes]
-        dark, light = _parts(windows[:-1], windows[-1], valid.reshape(n, h * w))
-        sat = np.sqrt((dark * dark).sum(axis=1, keepdims=True))
-        cap = float(np.sqrt(tpl.dark @ tpl.dark))
-        dark = dark * np.minimum(1.0, cap / np.maximum(sat, 1e-9))
-        return (
-            np.sqrt(((dark - tpl.dark) ** 2).sum(axis=1)) / tpl.spread,
-            np.sqrt(((light - tpl.light) ** 2).sum(axis=1)) / tpl.spread,
-        )
+        # (N, C + 1, h, w) in one gather, planes outermost in each window, so every plane's
+        # window is a contiguous row: numpy's products sum strided rows in another order.
+        view = sliding_window_view(stack, (h, w), axis=(1, 2)).transpose(1, 2, 0, 3, 4)
+        gathered = view[r + py, c + px]
+        windows = [gathered[:, i].reshape(n, h * w) for i in range(len(stack))]
+        return _chroma_distances(tpl, *_parts(windows[:-1], windows[-1], off_image=need != (0, 0)))
+
+
+def _chroma_distances(
+    tpl: ColourTemplate, dark: np.ndarray, light: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distances ``(N,)`` of the dark and light part chroma ``(N, C)`` from ``tpl``'s, in
+    its spread; a dark part more saturated than the template's is capped to it first."""
+    sat = np.sqrt((dark * dark).sum(axis=1, keepdims=True))
+    cap = float(np.sqrt(tpl.dark @ tpl.dark))
+    dark = dark * np.minimum(1.0, cap / np.maximum(sat, 1e-9))
+    return (
+        np.sqrt(((dark - tpl.dark) ** 2).sum(axis=1)) / tpl.spread,
+        np.sqrt(((light - tpl.light) ** 2).sum(axis=1)) / tpl.spread,
+    )
 
 
 def _grey(channels: list[np.ndarray]) -> np.ndarray:
@@ -144,21 +156,26 @@ def _grey(channels: list[np.ndarray]) -> np.ndarray:
 
 
 def _parts(
-    channels: list[np.ndarray], grey: np.ndarray, valid: np.ndarray
+    channels: list[np.ndarray], grey: np.ndarray, *, off_image: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Chroma ``(N, C)`` of the mean colour of the darkest and of the lightest
-    :data:`PART` of the in-image (``valid``) pixels of each window: ``channels`` are C
-    arrays ``(N, P)`` of its P pixels, ``grey`` their sum, ``valid`` ``(N, P)`` bool.
+    :data:`PART` of the in-image pixels of each window: ``channels`` are C arrays
+    ``(N, P)`` of its P pixels, ``grey`` their sum, +inf at pixels off the image (there
+    are some only if ``off_image``).
 
     The parts are cut at the k-th grey value, so ties there may add a pixel or two.
     """
-    grey = np.where(valid, grey, np.float32(np.inf))  # out-of-image pixels sort last
-    count = valid.sum(axis=1)
+    rows = np.arange(len(grey))
+    valid = grey < np.inf if off_image else None
+    count = np.full(len(grey), grey.shape[1]) if valid is None else valid.sum(axis=1)
     k = np.maximum((count * PART).astype(np.int64), 1)
     ranked = np.sort(grey, axis=1)  # (a partition measured slower)
-    rows = np.arange(len(grey))
-    dark = valid & (grey <= ranked[rows, k - 1][:, None])
-    light = valid & (grey >= ranked[rows, np.maximum(count - k, 0)][:, None])
+    dark = grey <= ranked[rows, k - 1][:, None]  # never +inf: the k-th is in the image
+    light = grey >= ranked[rows, np.maximum(count - k, 0)][:, None]
+    if valid is not None:
+        light &= valid
+        if not count.all():  # a window wholly off the image: its k-th grey is +inf too
+            dark &= valid
     out = []
     for sel in (dark, light):
         weights = sel.astype(np.float32)[:, None, :]  # summing by matrix products: fastest

@@ -37,7 +37,7 @@ from labeler.matching.bank import (
 from labeler.matching.border import PARTIAL, at_own_edge, clip_centred
 from labeler.matching.candidates import Candidates
 from labeler.matching.geometry import XYWH, as_boxes, overlaps_any
-from labeler.matching.levels import overhang, pyramid
+from labeler.matching.levels import TargetLevels, overhang, pyramid
 from labeler.matching.ncc import local_peaks, subpixel
 from labeler.matching.preprocess import check_image, is_color, value_range
 from labeler.matching.stretch import RefineGroup, build_groups
@@ -131,6 +131,8 @@ class Matcher:
         self._color = all(is_color(ex.image) for ex in self.exemplars)
         self._banks: dict[bool, list[Template]] = {}
         self._axes: dict[bool, np.ndarray] = {}
+        # Per (colour, bank index): what Level.ncc caches for the template, by level size.
+        self._band_norms: dict[tuple[bool, int], dict] = {}
         self._bank(self._color)
 
     @property
@@ -190,11 +192,14 @@ class Matcher:
         exclude: Sequence[XYWH] | None = None,
         min_score: float | None = None,
         refine: bool | None = None,
+        shared: TargetLevels | None = None,
     ) -> Candidates:
         """What :meth:`match` returns, as arrays plus a feature row per box.
 
         ``min_score`` overrides the Matcher's (a re-ranker wants a low one);
-        ``refine`` overrides the Matcher's box refinement switch.
+        ``refine`` overrides the Matcher's box refinement switch; ``shared``, a
+        :class:`~labeler.matching.levels.TargetLevels` of ``target``, lends the pyramid
+        pieces other matchers made on it (the same candidates, sooner).
         """
         check_image(target, "target")
         height, width = target.shape[:2]
@@ -206,7 +211,7 @@ class Matcher:
         bank = self._bank(color)
         groups = self._refine_groups(color) if refine else {}
         # The gate never raises a score, so peaks below min_score can be dropped first.
-        raw, levels = self._candidates(target, thr, color, groups, excl)
+        raw, levels = self._candidates(target, thr, color, groups, excl, shared)
         return select(
             raw, levels, bank, groups, width=width, height=height, threshold=thr,
             exclude=excl, nms_iou=self.nms_iou,
@@ -219,7 +224,13 @@ class Matcher:
         return self._refiners[color]
 
     def _candidates(
-        self, target: np.ndarray, threshold: float, color: bool, refiners: dict, exclude: np.ndarray
+        self,
+        target: np.ndarray,
+        threshold: float,
+        color: bool,
+        refiners: dict,
+        exclude: np.ndarray,
+        shared: TargetLevels | None = None,
     ):
         """Edge-score peaks >= ``threshold``: (boxes (N, 4) as unclipped
         ``(cx, cy, w, h)``, edge scores (N,), bank indices (N,), partial flags (N,), and a
@@ -239,7 +250,7 @@ class Matcher:
             oy, ox = grp.pad()
             py, px = pads.get(grp.factor, (0, 0))
             pads[grp.factor] = (max(py, oy), max(px, ox))
-        levels = pyramid(target, pads, color=color, rng=rng, axis=self._axes[color])
+        levels = pyramid(target, pads, color=color, rng=rng, axis=self._axes[color], shared=shared)
         boxes, edge, tidx, parts, rows_at, cols_at = [], [], [], [], [], []
         windows: dict[int, tuple] = {}
         for ti, t in enumerate(bank):
@@ -248,7 +259,8 @@ class Matcher:
             if th > lvl.size[0] or tw > lvl.size[1]:
                 continue  # this scale is bigger than the target
             oy, ox = overhang(t)
-            score = lvl.ncc(t.planes, (oy, ox), t.integrals)
+            norms = self._band_norms.setdefault((color, ti), {})
+            score = lvl.ncc(t.planes, (oy, ox), t.integrals, band_norms=norms)
             # A peak within a fifth of the template of a better one of the same
             # template overlaps it at IoU > 0.45 and would lose the NMS anyway.
             idx = local_peaks(score, threshold, (th // 5, tw // 5))

@@ -34,9 +34,14 @@ JITTER_CENTRE, JITTER_LOG_SIZE = 0.12, 0.2
 class Planes:
     """Grey level and absolute Sobel gradients of one image, float32, as a pyramid:
     ``levels[k]`` is ``(grey, grad_x, grad_y)`` at ``1 / 2**k`` of the image's size
-    (Gaussian pyramid, so a big box sampled at 24 points does not alias its edges)."""
+    (Gaussian pyramid, so a big box sampled at 24 points does not alias its edges).
+
+    ``flat`` ``(3, P)`` holds every level's planes end to end (``levels`` are views of it,
+    level k from column ``offsets[k]``), so windows at any level are sampled in one go."""
 
     levels: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]
+    flat: np.ndarray | None = None
+    offsets: tuple[int, ...] = ()
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -49,16 +54,23 @@ def planes(image: np.ndarray) -> Planes:
     img = np.asarray(image)
     if img.ndim == 3:
         img = img[..., 0] if img.shape[2] == 1 else cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2GRAY)
-    grey = img.astype(np.float32)
-    level = (
-        grey,
-        np.abs(cv2.Sobel(grey, cv2.CV_32F, 1, 0)),
-        np.abs(cv2.Sobel(grey, cv2.CV_32F, 0, 1)),
-    )
-    levels = [level]
-    while min(levels[-1][0].shape) >= 2 * SIZE:
-        levels.append(tuple(cv2.pyrDown(a) for a in levels[-1]))
-    return Planes(tuple(levels))
+    shapes = [img.shape[:2]]
+    while min(shapes[-1]) >= 2 * SIZE:  # cv2.pyrDown's sizes
+        shapes.append(((shapes[-1][0] + 1) // 2, (shapes[-1][1] + 1) // 2))
+    offsets = np.concatenate([[0], np.cumsum([h * w for h, w in shapes])])
+    flat = np.empty((3, int(offsets[-1])), np.float32)
+    levels = [
+        tuple(flat[i, offsets[k] : offsets[k + 1]].reshape(shape) for i in range(3))
+        for k, shape in enumerate(shapes)
+    ]
+    grey, gx, gy = levels[0]
+    np.copyto(grey, img)
+    np.abs(cv2.Sobel(grey, cv2.CV_32F, 1, 0, dst=gx), out=gx)
+    np.abs(cv2.Sobel(grey, cv2.CV_32F, 0, 1, dst=gy), out=gy)
+    for k in range(1, len(levels)):
+        for src, dst in zip(levels[k - 1], levels[k], strict=True):
+            cv2.pyrDown(src, dst=dst)
+    return Planes(tuple(levels), flat, tuple(int(o) for o in offsets[:-1]))
 
 
 def _windows(p: Planes, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -68,41 +80,43 @@ def _windows(p: Planes, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
 
     Each window is read at the pyramid level where it spans :data:`SIZE` to 2 :data:`SIZE`
     pixels on its shorter side, by bilinear sampling at the window's grid (what
-    ``cv2.warpAffine`` of a scale-and-shift does, for all boxes of a level at once: one
-    call per box cost 0.16 ms, most of ranking a request's candidates)."""
+    ``cv2.warpAffine`` of a scale-and-shift does, for all boxes at once, whatever their
+    level: one call per box cost 0.16 ms, most of ranking a request's candidates)."""
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
     n = len(b)
-    out = [np.zeros((n, SIZE, SIZE), np.float32) for _ in range(3)]
     if not n:
-        return out[0], out[1], out[2]
+        empty = np.zeros((n, SIZE, SIZE), np.float32)
+        return empty, empty.copy(), empty.copy()
+    if p.flat is None:  # made by hand: lay the levels end to end
+        sizes = [lv[0].size for lv in p.levels]
+        flat = np.stack([np.concatenate([lv[i].ravel() for lv in p.levels]) for i in range(3)])
+        p = Planes(p.levels, flat, tuple(int(o) for o in np.cumsum([0, *sizes[:-1]])))
     ww, hh = np.maximum(b[:, 2], 1.0) * WINDOW, np.maximum(b[:, 3], 1.0) * WINDOW
     ratio = np.maximum(np.minimum(ww, hh) / SIZE, 1.0)
     level = np.clip(np.floor(np.log2(ratio)), 0, len(p.levels) - 1).astype(np.int64)
-    for k in np.unique(level):
-        at = np.flatnonzero(level == k)
-        f = 2.0 ** -int(k)
-        planes_k = p.levels[int(k)]
-        height, width = planes_k[0].shape
-        c0, c1, ax = _axis_samples(b[at, 0] + b[at, 2] / 2, ww[at], f, width)
-        r0, r1, ay = _axis_samples(b[at, 1] + b[at, 3] / 2, hh[at], f, height)
-        c0, c1, ax = c0[:, None, :], c1[:, None, :], ax[:, None, :]
-        r0, r1, ay = r0[:, :, None] * width, r1[:, :, None] * width, ay[:, :, None]
-        corners = (r0 + c0, r0 + c1, r1 + c0, r1 + c1)
-        for plane, dest in zip(planes_k, out, strict=True):
-            v00, v01, v10, v11 = (np.take(plane.reshape(-1), i) for i in corners)
-            top = v00 + (v01 - v00) * ax
-            dest[at] = top + (v10 + (v11 - v10) * ax - top) * ay
+    f = (2.0**-level)[:, None]  # powers of two: exactly the per-level factor
+    height, width = (np.array([lv[0].shape[i] for lv in p.levels])[level][:, None] for i in (0, 1))
+    c0, c1, ax = _axis_samples(b[:, 0] + b[:, 2] / 2, ww, f, width)
+    r0, r1, ay = _axis_samples(b[:, 1] + b[:, 3] / 2, hh, f, height)
+    base, width = np.array(p.offsets)[level][:, None, None], width[:, :, None]
+    c0, c1, ax = c0[:, None, :], c1[:, None, :], ax[:, None, :]
+    r0, r1, ay = r0[:, :, None] * width + base, r1[:, :, None] * width + base, ay[:, :, None]
+    # (3, N, SIZE, SIZE): the four neighbours of every sample, all planes at once.
+    v00, v01, v10, v11 = (np.take(p.flat, i, axis=1) for i in (r0 + c0, r0 + c1, r1 + c0, r1 + c1))
+    top = v00 + (v01 - v00) * ax
+    out = top + (v10 + (v11 - v10) * ax - top) * ay
     grey = out[0]
     mean = grey.mean(axis=(1, 2), keepdims=True)
     sd = grey.std(axis=(1, 2), keepdims=True)
     return (grey - mean) / (sd + 1e-3), out[1], out[2]
 
 
-def _axis_samples(centre: np.ndarray, span: np.ndarray, f: float, limit: int):
+def _axis_samples(centre: np.ndarray, span: np.ndarray, f, limit):
     """Along one axis, for windows of ``span`` px about ``centre`` ``(M,)`` (image pixels),
     sampled at :data:`SIZE` points of a level ``f`` times the image's size with ``limit``
-    pixels: the lower and upper neighbour indices, clipped (the border repeats), and the
-    weight of the upper one, each ``(M, SIZE)``."""
+    pixels (each a number or ``(M, 1)``, per window): the lower and upper neighbour
+    indices, clipped (the border repeats), and the weight of the upper one, each
+    ``(M, SIZE)``."""
     at = (centre - span / 2)[:, None] * f + np.arange(SIZE)[None, :] * (span[:, None] * f / SIZE)
     lo = np.floor(at)
     weight = (at - lo).astype(np.float32)
@@ -227,7 +241,27 @@ def edge_fit(rows: np.ndarray) -> np.ndarray:
     for prof in (r[:, :SIZE], r[:, SIZE : 2 * SIZE]):
         idx = np.arange(SIZE, dtype=np.float64)
         for lo, hi, side in ((0, half, sides[0]), (half, SIZE, sides[1])):
-            strength += np.array([np.interp(side, idx, row) for row in prof]) / 4
+            strength += _interp_at(float(side), idx, prof) / 4
             peak = lo + np.argmax(prof[:, lo:hi], axis=1)
             offset += np.abs(peak - side) / span / 4
     return np.column_stack([strength, offset])
+
+
+def _interp_at(x: float, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """``np.interp(x, xp, row)`` for every row of ``fp`` ``(N, len(xp))`` at once, ``(N,)``:
+    the same arithmetic as numpy's (one row at a time cost most of :func:`edge_fit`), for
+    one point ``x`` inside increasing ``xp``."""
+    j = int(np.searchsorted(xp, x, side="right")) - 1
+    if j < 0 or j >= len(xp) - 1:
+        return np.array([np.interp(x, xp, row) for row in fp], np.float64).reshape(len(fp))
+    lo, hi = fp[:, j], fp[:, j + 1]
+    if xp[j] == x:
+        return lo.copy()
+    with np.errstate(invalid="ignore"):  # numpy's loop does not warn of inf - inf either
+        slope = (hi - lo) / (xp[j + 1] - xp[j])
+        out = slope * (x - xp[j]) + lo
+        bad = np.isnan(out)
+        if bad.any():  # numpy tries from the other end, then the flat value
+            other = slope * (x - xp[j + 1]) + hi
+            out[bad] = np.where(np.isnan(other) & (lo == hi), lo, other)[bad]
+    return out

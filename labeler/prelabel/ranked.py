@@ -19,6 +19,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from labeler.matching import XYWH, Candidates, Matcher, Proposal, iou_matrix, profiles
+from labeler.matching.levels import TargetLevels
 from labeler.matching.profiles import Planes
 from labeler.prelabel import appearances, learning, tightening
 from labeler.ranking import Ranker
@@ -95,9 +96,11 @@ def with_rank_features(
     extra = np.tile([0.0, 0.5, unmeasured], (n, 1))
     top = np.argsort(-cands.scores, kind="stable")[:EDGE_TOP]
     if len(top):
-        rows, looks = profiles.box_looks(planes(), cands.boxes[top])
-        extra[top, :2] = profiles.edge_fit(rows)
-        if appearance is not None:
+        if appearance is None:  # no model reads the HOG rows: the profiles alone
+            extra[top, :2] = profiles.edge_fit(profiles.box_profiles(planes(), cands.boxes[top]))
+        else:
+            rows, looks = profiles.box_looks(planes(), cands.boxes[top])
+            extra[top, :2] = profiles.edge_fit(rows)
             extra[top, 2] = appearance.log_odds(looks)
     features = np.column_stack([cands.features.reshape(n, -1), extra])
     return Candidates(cands.boxes, cands.scores, cands.labels, features)
@@ -177,10 +180,13 @@ def image_proposals(
     at :data:`labeler.prelabel.learning.MIN_SCORE` off the boxes ``staying(label)``, ranked
     and chosen by :func:`rank_label` with ``models(label)``; scores are probabilities."""
     planes = lazy_planes(image)
+    shared = TargetLevels(image)  # the labels' matchers share the image's pyramid
     found: list[Proposal] = []
     for label in labels:
         exclude = staying(label)
-        cands = matcher(label).candidates(image, exclude=exclude, min_score=MATCHER_MIN_SCORE)
+        cands = matcher(label).candidates(
+            image, exclude=exclude, min_score=MATCHER_MIN_SCORE, shared=shared
+        )
         r = rank_label(
             cands.of_label(label), models(label), blocked=blocked_by(exclude), planes=planes,
             min_score=min_score, batch=True,

@@ -131,3 +131,40 @@ def test_no_boxes_give_empty_rows():
     p = planes(np.zeros((50, 60), np.uint8))
     rows, looks = box_looks(p, np.zeros((0, 4)))
     assert rows.shape == (0, FEATURE_COUNT) and looks.shape == (0, HOG_COUNT)
+
+
+@pytest.mark.parametrize("x", [4.5, 18.5, 0.0, 7.0, 23.0, 22.999])
+def test_interp_at_is_numpy_interp_row_by_row(x):
+    rng = np.random.default_rng(11)
+    fp = rng.normal(0, 3, (40, 24))
+    fp[3, 4:6] = np.inf  # inf - inf: numpy's fallbacks for a NaN result
+    fp[4, 18:20] = [np.inf, -np.inf]
+    fp[5, :] = np.nan
+    xp = np.arange(24, dtype=np.float64)
+    want = np.array([np.interp(x, xp, row) for row in fp])
+    got = profiles._interp_at(x, xp, fp)
+    assert got.dtype == np.float64 and got.shape == (40,)
+    assert np.array_equal(got, want, equal_nan=True)
+
+
+def test_edge_fit_of_profiles_equals_that_of_looks():
+    rng = np.random.default_rng(2)
+    p = planes(rng.integers(0, 256, (120, 160), dtype=np.uint8))
+    boxes = np.array([[10.0, 12.0, 40.0, 30.0], [60.5, 20.25, 50.0, 70.0]])
+    rows = box_looks(p, boxes)[0]
+    assert np.array_equal(box_profiles(p, boxes), rows)
+    assert profiles.edge_fit(rows).shape == (2, 2)
+
+
+def test_windows_of_all_levels_at_once_equal_those_of_hand_made_planes():
+    # planes() lays the levels end to end; a Planes made from the level arrays alone
+    # samples the same numbers (boxes of every level, some past the image edge).
+    rng = np.random.default_rng(8)
+    p = planes(rng.integers(0, 256, (200, 300, 3), dtype=np.uint8))
+    assert all(np.shares_memory(a, p.flat) for level in p.levels for a in level)
+    hand = profiles.Planes(tuple(tuple(a.copy() for a in level) for level in p.levels))
+    boxes = np.column_stack(
+        [rng.uniform(-40, 300, 50), rng.uniform(-40, 200, 50), rng.uniform(1, 250, (50, 2))]
+    )
+    for got, want in zip(profiles._windows(p, boxes), profiles._windows(hand, boxes), strict=True):
+        assert got.tobytes() == want.tobytes()
