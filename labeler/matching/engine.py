@@ -37,7 +37,7 @@ from labeler.matching.bank import (
 from labeler.matching.border import PARTIAL, at_own_edge, clip_centred
 from labeler.matching.candidates import Candidates
 from labeler.matching.geometry import XYWH, as_boxes, overlaps_any
-from labeler.matching.levels import TargetLevels, overhang, pyramid
+from labeler.matching.levels import TargetLevels, level_pads, overhang, pyramid
 from labeler.matching.ncc import local_peaks, subpixel
 from labeler.matching.preprocess import check_image, is_color, value_range
 from labeler.matching.stretch import RefineGroup, build_groups
@@ -78,14 +78,12 @@ class Matcher:
     nms_iou : float
         Proposals overlapping a better one at IoU >= this are suppressed.
     refine : bool
-        Refine each box's width, height and centre (:mod:`labeler.matching.refine`).
-        Off by default: on blood cells (loosely drawn truth) it lowered AP@0.5
-        (k=1, 60 images: 0.633 -> 0.574) at 10x the time; on tightly drawn
-        synthetic objects it doubled coverage at IoU 0.7 (0.20 -> 0.43).
+        Refine each box's width, height and centre (:mod:`labeler.matching.refine`); off by
+        default: it lowered AP@0.5 on loosely drawn blood cells (0.633 -> 0.574) at 10x the
+        time, and doubled coverage at IoU 0.7 on tightly drawn synthetic objects.
     fuse : bool
-        Fuse exemplars of one label and similar size into one mean template
-        (faster, and found more objects on the benchmark than one template
-        per exemplar); False matches each exemplar on its own.
+        Fuse exemplars of one label and similar size into one mean template (faster, and
+        found more objects than one template per exemplar); False: each on its own.
 
     Notes
     -----
@@ -223,15 +221,7 @@ class Matcher:
             self._refiners[color] = build_groups(exs, color=color, axis=axis, fuse=self.fuse)
         return self._refiners[color]
 
-    def _candidates(
-        self,
-        target: np.ndarray,
-        threshold: float,
-        color: bool,
-        refiners: dict,
-        exclude: np.ndarray,
-        shared: TargetLevels | None = None,
-    ):
+    def _candidates(self, target, threshold, color, refiners, exclude, shared=None):
         """Edge-score peaks >= ``threshold``: (boxes (N, 4) as unclipped
         ``(cx, cy, w, h)``, edge scores (N,), bank indices (N,), partial flags (N,), and a
         :class:`~labeler.matching.appearance.WindowColours` that measures their colour on
@@ -241,15 +231,10 @@ class Matcher:
         height, width = target.shape[:2]
         rng = value_range(target)
         bank = self._bank(color)
-        pads: dict[int, tuple[int, int]] = {}
-        for t in bank:
-            oy, ox = overhang(t)
-            py, px = pads.get(t.factor, (0, 0))
-            pads[t.factor] = (max(py, oy), max(px, ox))
-        for grp in refiners.values():
-            oy, ox = grp.pad()
-            py, px = pads.get(grp.factor, (0, 0))
-            pads[grp.factor] = (max(py, oy), max(px, ox))
+        pads = level_pads(
+            [(t.factor, overhang(t)) for t in bank]
+            + [(grp.factor, grp.pad()) for grp in refiners.values()]
+        )
         levels = pyramid(target, pads, color=color, rng=rng, axis=self._axes[color], shared=shared)
         boxes, edge, tidx, parts, rows_at, cols_at = [], [], [], [], [], []
         windows: dict[int, tuple] = {}

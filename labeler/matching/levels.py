@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import cv2
 import numpy as np
 
@@ -107,3 +109,13 @@ def overhang(t: Template) -> tuple[int, int]:
     """Rows and columns template ``t`` may hang off each image edge, at its level."""
     th, tw = t.planes.shape[:2]
     return int(th * OVERHANG), int(tw * OVERHANG)
+
+
+def level_pads(overhangs: Iterable[tuple[int, tuple[int, int]]]) -> dict[int, tuple[int, int]]:
+    """Per pyramid factor, the most rows and columns any of ``overhangs`` (``(factor, (rows,
+    cols))`` of each window matched at that factor) hangs off an image edge."""
+    pads: dict[int, tuple[int, int]] = {}
+    for factor, (oy, ox) in overhangs:
+        py, px = pads.get(factor, (0, 0))
+        pads[factor] = (max(py, oy), max(px, ox))
+    return pads

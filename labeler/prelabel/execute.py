@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import multiprocessing
 import os
 import threading
 import time
@@ -29,6 +28,7 @@ from labeler.lifeline import die_with_parent
 from labeler.matching import XYWH, Matcher, Proposal, clip_box, nms, single_threaded
 from labeler.prelabel import ranked
 from labeler.prelabel.exemplars import ExemplarCrop
+from labeler.prelabel.forkserver import default_workers, pool_context
 from labeler.prelabel.ranked import LabelModels
 
 BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -209,14 +209,6 @@ def _pool_propose_many(tasks: list[Task]) -> list[Result]:
 # --- parent side -------------------------------------------------------------------------
 
 
-def default_workers() -> int:
-    """The cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 @contextmanager
 def _submitter(
     bank: ExemplarBank, workers: int | None, dask: str | None
@@ -232,16 +224,10 @@ def _submitter(
             slots = sum(client.nthreads().values()) or 1
             yield 4 * slots, lambda chunk: executor.submit(propose_many, bank_ref, chunk)
         return
-    # forkserver: workers start from a clean, single-threaded server (fork from a parent
-    # holding threads and database connections is unsafe) with the matcher preloaded.
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["labeler.prelabel.execute", "labeler.imageio"])
+    ctx = pool_context(["labeler.prelabel.execute", "labeler.imageio"])
     workers = workers or default_workers()
     pool = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=ctx,
-        initializer=_init_pool_worker,
-        initargs=(bank,),
+        max_workers=workers, mp_context=ctx, initializer=_init_pool_worker, initargs=(bank,)
     )
     try:
         yield 4 * workers, lambda chunk: pool.submit(_pool_propose_many, chunk)
