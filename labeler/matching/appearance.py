@@ -85,8 +85,10 @@ class ColourLevel:
         # windows and planes (gathering by flat pixel indices spent most of its time building
         # the index arrays: 40 ms for 2,000 30 x 30 windows; one gather per plane, a quarter
         # more than this).
+        # Unpadded: views of ``planes`` and the grey sum, padded straight into the stack
+        # (stacking them first copied a level once more and kept that copy alive).
         channels = [planes[:, :, i] for i in range(planes.shape[2])]
-        self._core = np.stack([*channels, _grey(channels)])
+        self._core = [*channels, _grey(channels)]
         self._pad = (-1, -1)
         self._padded(tuple(int(v) for v in pad))
 
@@ -96,7 +98,7 @@ class ColourLevel:
         if need[0] > self._pad[0] or need[1] > self._pad[1]:
             py, px = max(need[0], self._pad[0], 0), max(need[1], self._pad[1], 0)
             (h, w), core = self.shape, self._core
-            stack = np.empty((len(core), h + 2 * py, w + 2 * px), core.dtype)
+            stack = np.empty((len(core), h + 2 * py, w + 2 * px), core[0].dtype)
             for i, plane in enumerate(core):
                 # Off-image pixels are +inf grey: they sort last and are never among the
                 # darkest; the channels repeat the edge (np.pad's "edge", ten times slower).
